@@ -1,0 +1,47 @@
+# The two commands: `make run` (the dashboard with a demo project) and
+# `make test` (the whole suite). Both install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint format lock bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock
+	scripts/ensure-python "$(PYTHON)"
+	test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: install
+	$(BIN)/python -m gradient.launcher run
+
+test: install
+	$(BIN)/python -m gradient.launcher exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Regenerate requirements.lock from pyproject.toml's pins in a scratch venv.
+lock:
+	rm -rf .lock-venv && "$(PYTHON)" -m venv .lock-venv
+	.lock-venv/bin/pip install --disable-pip-version-check -q ".[dev]"
+	(echo "# Every package the project installs, pinned (make lock regenerates it)."; \
+	 .lock-venv/bin/pip freeze --exclude gradient-workflows) > requirements.lock
+	rm -rf .lock-venv
+
+bench: install
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) data

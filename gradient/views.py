@@ -1,0 +1,8 @@
+from django.http import JsonResponse
+
+from gradient.health import check_health
+
+
+def healthz(request):
+    report = check_health()
+    return JsonResponse(report, status=200 if report["ok"] else 503)

@@ -1,0 +1,93 @@
+"""Real processes for integration tests: Celery workers and the like."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+REPO = Path(__file__).resolve().parent.parent
+_worker_numbers = itertools.count(1)
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for the database the tests are using right now (the test database)."""
+    current = connection.settings_dict
+    if current["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{current['NAME']}"
+    user = quote(current["USER"] or "")
+    password = quote(current["PASSWORD"] or "")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = current["HOST"] or "127.0.0.1"
+    port = current["PORT"] or 5432
+    return f"postgres://{credentials}{host}:{port}/{current['NAME']}"
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", REDIS_URL=settings.REDIS_URL or "")
+    env["DATABASE_URL"] = test_database_url()
+    env["GRADIENT_DATA_DIR"] = str(settings.DATA_DIR)
+    env.update(overrides)
+    return env
+
+
+def stop_process(process: subprocess.Popen, grace_seconds: float = 10.0) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace_seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextmanager
+def celery_worker(concurrency: int = 1, log_path: Path | None = None):
+    """A real Celery worker process, yielded once it answers a ping."""
+    from gradient.celery import app
+
+    hostname = f"test-{os.getpid()}-{next(_worker_numbers)}@localhost"
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "gradient",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--hostname={hostname}",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=REPO,
+        env=child_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited with code {process.returncode}")
+            if app.control.ping(destination=[hostname], timeout=0.5):
+                break
+        else:
+            raise RuntimeError("the Celery worker did not answer a ping within 60 s")
+        yield hostname
+    finally:
+        stop_process(process)
+        if log_path:
+            log.close()
