@@ -1,0 +1,103 @@
+"""Runs of workflows and the jobs inside them."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def _log_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(10)}"
+
+
+def new_run_log_id() -> str:
+    return _log_id("r")
+
+
+def new_job_log_id() -> str:
+    return _log_id("j")
+
+
+class RunPhase(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+class JobPhase(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELED = "CANCELED"
+
+
+class Run(models.Model):
+    """One execution of a workflow: which spec, on which cluster, with which inputs."""
+
+    class Reason(models.TextChoices):
+        MANUAL = "manual"
+        RERUN = "rerun"
+        TRIGGER = "trigger"
+
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, related_name="runs"
+    )
+    number = models.PositiveIntegerField()
+    spec = models.ForeignKey("workflows.WorkflowSpec", on_delete=models.PROTECT, related_name="+")
+    inputs = models.JSONField(default=dict, blank=True)
+    cluster = models.ForeignKey("workflows.Cluster", on_delete=models.PROTECT, related_name="runs")
+    phase = models.CharField(max_length=10, choices=RunPhase.choices, default=RunPhase.PENDING)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    log_id = models.CharField(max_length=40, unique=True, default=new_run_log_id)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.MANUAL)
+    rerun_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns"
+    )
+    trigger = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    engine_state = models.JSONField(
+        default=dict, blank=True, help_text="What the engine keeps about the run (Argo name, uid)."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="run_number_unique")
+        ]
+        indexes = [models.Index(fields=["workflow", "-number"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} #{self.number}"
+
+
+class JobRun(models.Model):
+    """One job of a run: its phase, attempts, timing, exit code and outputs."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(help_text="Index in the spec's topological order.")
+    phase = models.CharField(max_length=10, choices=JobPhase.choices, default=JobPhase.PENDING)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    log_id = models.CharField(max_length=40, unique=True, default=new_job_log_id)
+    exit_code = models.IntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "name"], name="job_name_unique_in_run")
+        ]
+        ordering = ["run", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.name}"

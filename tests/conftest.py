@@ -17,3 +17,40 @@ def redis_url() -> str:
     if not settings.REDIS_URL:
         pytest.fail("REDIS_URL is not set: run the suite with `make test`, which provides one")
     return settings.REDIS_URL
+
+
+@pytest.fixture
+def team(db):
+    from tests.factories import TeamFactory
+
+    return TeamFactory()
+
+
+@pytest.fixture
+def owner(team):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(team=team, role="owner").user
+
+
+@pytest.fixture
+def member(team):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(team=team, role="member").user
+
+
+@pytest.fixture
+def outsider(db):
+    """A user in a team of their own, and in none of the fixtures' team."""
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(role="owner").user
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Every event sent through the one publish function, in order, as (run_id, event)."""
+    sent = []
+    monkeypatch.setattr("runs.events._send", lambda run_id, event: sent.append((run_id, event)))
+    return sent

@@ -1,6 +1,18 @@
 from django.contrib import admin
 
-from workflows.models import Membership, Project, Team
+from workflows.models import (
+    ApiKey,
+    Cluster,
+    Dataset,
+    DatasetVersion,
+    Membership,
+    Model,
+    Project,
+    Secret,
+    Team,
+    Workflow,
+    WorkflowSpec,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -20,3 +32,63 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ("name", "handle", "team", "created")
     list_filter = ("team",)
     search_fields = ("name", "handle")
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ("name", "handle", "kind", "team")
+    list_filter = ("kind",)
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "created")
+    search_fields = ("name",)
+    raw_id_fields = ("default_spec",)
+
+
+@admin.register(WorkflowSpec)
+class WorkflowSpecAdmin(admin.ModelAdmin):
+    list_display = ("sha256", "created")
+    readonly_fields = ("sha256", "text", "parsed", "created")
+
+
+@admin.register(Secret)
+class SecretAdmin(admin.ModelAdmin):
+    """Names and scopes only: the value is write-only everywhere, the admin included."""
+
+    list_display = ("name", "scope", "team", "project", "cluster", "updated")
+    list_filter = ("scope",)
+    fields = ("name", "scope", "team", "project", "cluster", "created", "updated")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+
+class DatasetVersionInline(admin.TabularInline):
+    model = DatasetVersion
+    extra = 0
+    fields = ("version", "is_committed", "file_count", "size", "created")
+    readonly_fields = fields
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "project", "created")
+    inlines = [DatasetVersionInline]
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "model_type", "project", "created")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "user", "created", "last_used")
+    fields = ("name", "prefix", "user", "created", "last_used")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
 
-from workflows.models import Membership, Project, Team
+from workflows.models import Cluster, Membership, Project, Team
 
 DEMO_USERNAME = "demo"
 
@@ -27,6 +27,7 @@ def _unique_handle(model, name: str) -> str:
 def team_create(*, name: str, owner) -> Team:
     team = Team.objects.create(name=name, handle=_unique_handle(Team, name))
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
+    Cluster.objects.create(team=team, handle="local", name="Local engine", kind=Cluster.Kind.LOCAL)
     return team
 
 
