@@ -1,0 +1,110 @@
+"""Fixtures for the spec language tests, and the hypothesis profiles.
+
+``CI=true`` selects the ``ci`` profile (2,000 examples per property); anywhere
+else ``dev`` keeps the suite quick.
+"""
+
+import os
+import re
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from workflows.spec import SpecError, WorkflowSpec, parse_spec
+
+settings.register_profile(
+    "ci",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+
+SHARED_DIR = Path(__file__).resolve().parents[2] / ".." / "shared"
+FENCE = re.compile(r"```(yaml|json)\n(.*?)```", re.DOTALL)
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The project's shared folder (SPEC.md, examples), next to the repository."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"the shared folder is not there ({SHARED_DIR.resolve()})")
+    return SHARED_DIR.resolve()
+
+
+@pytest.fixture
+def spec_md_blocks(shared_dir) -> dict[str, list[str]]:
+    """SPEC.md's fenced examples by language (yaml, json)."""
+    blocks: dict[str, list[str]] = {"yaml": [], "json": []}
+    for kind, body in FENCE.findall((shared_dir / "SPEC.md").read_text()):
+        blocks[kind].append(body)
+    return blocks
+
+
+@pytest.fixture
+def spec_md_spec(spec_md_blocks) -> str:
+    """SPEC.md's defaults, jobs and on examples as one spec, with the input its jobs read."""
+
+    def block(key: str) -> str:
+        found = [b for b in spec_md_blocks["yaml"] if b.startswith(f"{key}:")]
+        assert len(found) == 1, f"SPEC.md should have one yaml block starting with {key}:"
+        return found[0]
+
+    return (
+        block("defaults")
+        + "inputs:\n  raw:\n    type: dataset\n    with: {ref: raw}\n"
+        + block("jobs")
+        + block("on")
+    )
+
+
+@pytest.fixture
+def valid_spec() -> Callable[[str], WorkflowSpec]:
+    """Parse dedented YAML and assert it is valid; gives the typed spec."""
+
+    def parse(text: str) -> WorkflowSpec:
+        result = parse_spec(textwrap.dedent(text))
+        assert result.errors == (), [e.as_dict() for e in result.errors]
+        assert result.spec is not None
+        return result.spec
+
+    return parse
+
+
+@pytest.fixture
+def spec_errors() -> Callable[[str], list[SpecError]]:
+    """Parse dedented YAML and assert it is invalid; gives its errors."""
+
+    def parse(text: str) -> list[SpecError]:
+        result = parse_spec(textwrap.dedent(text))
+        assert result.errors, "expected errors, the spec is valid"
+        assert result.spec is None
+        return list(result.errors)
+
+    return parse
+
+
+@pytest.fixture
+def error_at(spec_errors) -> Callable[..., SpecError]:
+    """The one error at ``path``; checks its line and that its message has ``message``."""
+
+    def find(text: str, path: str, line: int | None = None, message: str = "") -> SpecError:
+        errors = spec_errors(text)
+        matches = [e for e in errors if e.path == path]
+        assert len(matches) == 1, f"errors at {path!r}: {[e.as_dict() for e in errors]}"
+        error = matches[0]
+        if line is not None:
+            assert error.line == line, error.as_dict()
+        assert message in error.message, error.as_dict()
+        return error
+
+    return find
