@@ -13,6 +13,7 @@ install: $(STAMP)
 
 $(STAMP): requirements.lock
 	scripts/ensure-python "$(PYTHON)"
+	scripts/ensure-system-packages --warn bubblewrap git
 	test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
 	rm -f $(VENV)/.installed-*

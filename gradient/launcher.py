@@ -160,6 +160,8 @@ def run_dashboard() -> int:
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
                 "--hostname=worker@%h",
+                "--beat",
+                f"--schedule={run_dir / 'celerybeat-schedule'}",
             ],
             env,
         )

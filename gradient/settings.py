@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "workflows",
     "runs",
@@ -113,14 +115,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web server write concurrently: WAL lets readers go on
     # during a write, IMMEDIATE takes the write lock up front instead of
     # failing halfway with "database is locked", and the timeout waits for it.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    # Tests start worker processes that must see the test database: a file, not memory.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+    # Tests start worker processes that must see the test database: a file, not
+    # memory; one per test process, so that two suites can run side by side.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(DATA_DIR / "test-databases" / f"test-{os.getpid()}.sqlite3")
+    }
+    (DATA_DIR / "test-databases").mkdir(exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -153,6 +158,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "recover-lost-jobs": {"task": "runs.tasks.jobs_recover_lost", "schedule": 10.0},
+    "poll-git-repositories": {
+        "task": "workflows.git.tasks.repositories_poll",
+        "schedule": float(os.environ.get("GIT_POLL_SECONDS", "60")),
+    },
+}
+
+# Local engine: seconds between SIGTERM and SIGKILL when a job is canceled or times out.
+LOCAL_ENGINE_STOP_GRACE_SECONDS = float(os.environ.get("LOCAL_ENGINE_STOP_GRACE_SECONDS", "10"))
+# A running job's worker writes a heartbeat this often; a job whose heartbeat is
+# older than the lease has lost its worker and is retried or failed.
+LOCAL_ENGINE_HEARTBEAT_SECONDS = float(os.environ.get("LOCAL_ENGINE_HEARTBEAT_SECONDS", "5"))
+LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", "30"))
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -166,9 +185,27 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "gradient.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "gradient.api_errors.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gradient Workflows API",
+    "DESCRIPTION": "Projects, workflows, runs, logs, datasets and secrets.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RunPhaseEnum": "runs.models.RunPhase",
+        "JobPhaseEnum": "runs.models.JobPhase",
+    },
 }
 
 # Largest spec text accepted anywhere (API, editor, CLI surface).

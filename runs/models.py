@@ -48,7 +48,13 @@ class Run(models.Model):
     )
     number = models.PositiveIntegerField()
     spec = models.ForeignKey("workflows.WorkflowSpec", on_delete=models.PROTECT, related_name="+")
-    inputs = models.JSONField(default=dict, blank=True)
+    inputs = models.JSONField(default=dict, blank=True, help_text="Run-time inputs as supplied.")
+    resolved_inputs = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Workflow inputs merged over defaults, dataset refs pinned to versions; "
+        "inline dataset inputs of jobs under 'jobs'.",
+    )
     cluster = models.ForeignKey("workflows.Cluster", on_delete=models.PROTECT, related_name="runs")
     phase = models.CharField(max_length=10, choices=RunPhase.choices, default=RunPhase.PENDING)
     created = models.DateTimeField(auto_now_add=True)
@@ -64,6 +70,7 @@ class Run(models.Model):
     )
     trigger = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
     engine_state = models.JSONField(
         default=dict, blank=True, help_text="What the engine keeps about the run (Argo name, uid)."
     )
@@ -72,7 +79,10 @@ class Run(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workflow", "number"], name="run_number_unique")
         ]
-        indexes = [models.Index(fields=["workflow", "-number"])]
+        indexes = [
+            models.Index(fields=["workflow", "-number"]),
+            models.Index(fields=["workflow", "phase", "-number"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.workflow} #{self.number}"
@@ -92,6 +102,15 @@ class JobRun(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
     outputs = models.JSONField(default=dict, blank=True)
+    heartbeat = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from the worker running the job."
+    )
+    log_line_count = models.PositiveIntegerField(default=0)
+    attempts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One entry per finished attempt: times, exit code, message.",
+    )
 
     class Meta:
         constraints = [
@@ -101,3 +120,24 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} {self.name}"
+
+
+class LogChunk(models.Model):
+    """A batch of consecutive log lines of a job, as they arrived.
+
+    Lines are stored in chunks rather than a row each so that a job printing
+    tens of thousands of lines a second costs a few inserts, not thousands.
+    """
+
+    job = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="log_chunks")
+    first_line = models.PositiveIntegerField(help_text="Number of the chunk's first line (from 1).")
+    line_count = models.PositiveIntegerField()
+    lines = models.JSONField(help_text="[[timestamp, message], ...]")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "first_line"], name="log_chunk_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} lines {self.first_line}+{self.line_count}"

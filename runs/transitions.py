@@ -79,12 +79,16 @@ def job_transition(
     message: str | None = None,
     exit_code: int | None = None,
     outputs: dict | None = None,
+    attempts: list | None = None,
+    known: tuple[int, str, int] | None = None,
 ) -> bool:
     """Move a job to phase `to`; False when its current phase does not allow it.
 
     `expected` narrows the move to one current phase. `attempt` requires the
     job to be at that attempt, so a stale worker cannot finish an attempt that
-    was retried meanwhile. Moving to RUNNING starts the next attempt.
+    was retried meanwhile. Moving to RUNNING starts the next attempt and
+    writes the first heartbeat. A caller that holds the row passes
+    `known=(run_id, name, attempt)` to spare the read the event needs.
     """
     if to not in JobPhase.values:
         raise UnknownPhase(to)
@@ -94,7 +98,9 @@ def job_transition(
     now = timezone.now()
     changes: dict = {"phase": to}
     if to == JobPhase.RUNNING:
-        changes.update(started=now, finished=None, attempt=F("attempt") + 1, exit_code=None)
+        changes.update(
+            started=now, finished=None, heartbeat=now, attempt=F("attempt") + 1, exit_code=None
+        )
     if to in JOB_FINAL:
         changes["finished"] = now
     if message is not None:
@@ -103,15 +109,21 @@ def job_transition(
         changes["exit_code"] = exit_code
     if outputs is not None:
         changes["outputs"] = outputs
+    if attempts is not None:
+        changes["attempts"] = attempts
     with transaction.atomic():
         queryset = JobRun.objects.filter(pk=job_id, phase__in=sources)
         if attempt is not None:
             queryset = queryset.filter(attempt=attempt)
         moved = queryset.update(**changes)
         if moved:
-            run_id, name, current_attempt = JobRun.objects.values_list(
-                "run_id", "name", "attempt"
-            ).get(pk=job_id)
+            if known is not None:
+                run_id, name, current_attempt = known
+                current_attempt += to == JobPhase.RUNNING
+            else:
+                run_id, name, current_attempt = JobRun.objects.values_list(
+                    "run_id", "name", "attempt"
+                ).get(pk=job_id)
             fields = {"job": name, "attempt": current_attempt}
             if exit_code is not None:
                 fields["exitCode"] = exit_code

@@ -4,6 +4,24 @@ from django.conf import settings
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _private_data_dir(tmp_path_factory):
+    """Datasets, run folders and logs of the tests go to a temporary folder, not data/."""
+    original = settings.DATA_DIR
+    settings.DATA_DIR = tmp_path_factory.mktemp("data")
+    yield settings.DATA_DIR
+    settings.DATA_DIR = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Factories hash a password per user; the default hasher takes ~1 s on a busy machine."""
+    original = settings.PASSWORD_HASHERS
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+    settings.PASSWORD_HASHERS = original
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _clean_redis_db():
     """The suite owns the Redis db it is given: start from an empty one."""
     if settings.REDIS_URL:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,43 +37,58 @@ def child_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", REDIS_URL=settings.REDIS_URL or "")
     env["DATABASE_URL"] = test_database_url()
     env["GRADIENT_DATA_DIR"] = str(settings.DATA_DIR)
+    env["SECRET_KEY"] = settings.SECRET_KEY
     env.update(overrides)
     return env
 
 
 def stop_process(process: subprocess.Popen, grace_seconds: float = 10.0) -> None:
-    if process.poll() is None:
+    if process.poll() is not None:
+        return
+    try:
         os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(grace_seconds)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait(grace_seconds)
+    except ProcessLookupError:
+        process.wait()
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass
+class Worker:
+    hostname: str
+    process: subprocess.Popen
 
 
 @contextmanager
-def celery_worker(concurrency: int = 1, log_path: Path | None = None):
-    """A real Celery worker process, yielded once it answers a ping."""
+def celery_worker(
+    concurrency: int = 1, log_path: Path | None = None, beat: bool = False, **env: str
+):
+    """A real Celery worker process (with beat when asked), yielded once it answers a ping."""
     from gradient.celery import app
 
     hostname = f"test-{os.getpid()}-{next(_worker_numbers)}@localhost"
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "gradient",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        f"--hostname={hostname}",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    if beat:
+        command += ["--beat", f"--schedule={settings.DATA_DIR / f'beat-{hostname}'}"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "gradient",
-            "worker",
-            "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            f"--hostname={hostname}",
-            "--without-mingle",
-            "--without-gossip",
-        ],
+        command,
         cwd=REPO,
-        env=child_env(),
+        env=child_env(**env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -86,7 +102,7 @@ def celery_worker(concurrency: int = 1, log_path: Path | None = None):
                 break
         else:
             raise RuntimeError("the Celery worker did not answer a ping within 60 s")
-        yield hostname
+        yield Worker(hostname=hostname, process=process)
     finally:
         stop_process(process)
         if log_path:

@@ -9,14 +9,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_healthz_is_200_when_database_redis_and_a_worker_answer(client, redis_url, tmp_path):
-    with celery_worker(log_path=tmp_path / "worker.log") as hostname:
+    with celery_worker(log_path=tmp_path / "worker.log") as worker:
         answer = client.get("/healthz")
 
     assert answer.status_code == 200
     body = answer.json()
     assert body["ok"] is True
     assert body["down"] == []
-    assert hostname in body["checks"]["celery"]["workers"]
+    assert worker.hostname in body["checks"]["celery"]["workers"]
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is True
 

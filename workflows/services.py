@@ -1,23 +1,56 @@
-"""Writes for teams and projects."""
+"""Writes for teams, projects, workflows, secrets, datasets and API keys."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import secrets
-from pathlib import Path
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
 from django.utils.text import slugify
 
-from workflows.models import Cluster, Membership, Project, Team
+from runs.models import Run, RunPhase
+from workflows.models import (
+    ApiKey,
+    Cluster,
+    Dataset,
+    DatasetVersion,
+    Membership,
+    Project,
+    Secret,
+    Team,
+    Workflow,
+    WorkflowSpec,
+)
+from workflows.secret_values import encrypt_value
+from workflows.spec import SpecError, SpecResult, parse_spec
 
-DEMO_USERNAME = "demo"
+API_KEY_PREFIX = "gw_"
 
 
-def _unique_handle(model, name: str) -> str:
+class InvalidRequest(ValueError):
+    """A write that cannot be done as asked; the message says what to fix."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def _unique_handle(model, name: str, **scope) -> str:
     base = slugify(name)[:50] or "item"
     handle, suffix = base, 1
-    while model.objects.filter(handle=handle).exists():
+    while model.objects.filter(handle=handle, **scope).exists():
         suffix += 1
         handle = f"{base}-{suffix}"
     return handle
@@ -25,34 +58,376 @@ def _unique_handle(model, name: str) -> str:
 
 @transaction.atomic
 def team_create(*, name: str, owner) -> Team:
+    """A team with its owner and its default local cluster."""
     team = Team.objects.create(name=name, handle=_unique_handle(Team, name))
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
     Cluster.objects.create(team=team, handle="local", name="Local engine", kind=Cluster.Kind.LOCAL)
     return team
 
 
-@transaction.atomic
-def project_create(*, team: Team, name: str) -> Project:
-    return Project.objects.create(team=team, name=name, handle=_unique_handle(Project, name))
-
-
-@transaction.atomic
-def demo_setup(*, password_file: Path) -> tuple[object, bool]:
-    """Create the demo user, team and project once; return (user, created).
-
-    The demo password is generated on first start and kept in the data
-    folder, so a fresh machine never has a well-known password.
-    """
-    User = get_user_model()
-    user = User.objects.filter(username=DEMO_USERNAME).first()
-    if user is not None:
-        return user, False
-    password = secrets.token_urlsafe(12)
-    user = User.objects.create_user(
-        username=DEMO_USERNAME, password=password, is_staff=True, is_superuser=True
+def personal_team(user) -> Team:
+    """The first team the user owns, created when there is none."""
+    membership = (
+        Membership.objects.filter(user=user, role=Membership.Role.OWNER)
+        .select_related("team")
+        .order_by("id")
+        .first()
     )
-    team = team_create(name="Demo team", owner=user)
-    project_create(team=team, name="Demo project")
-    password_file.write_text(password + "\n")
-    password_file.chmod(0o600)
-    return user, True
+    if membership:
+        return membership.team
+    return team_create(name=f"{user.username}'s team", owner=user)
+
+
+def _checked_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRequest(f"a {what} needs a name", field="name")
+    name = name.strip()
+    if len(name) > 200:
+        raise InvalidRequest(f"a {what} name has at most 200 characters", field="name")
+    return name
+
+
+def project_create(*, team: Team, name: str) -> Project:
+    name = _checked_name(name, "project")
+    duplicate = InvalidRequest(f'this team already has a project named "{name}"', field="name")
+    if Project.objects.filter(team=team, name=name).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return Project.objects.create(
+                team=team, name=name, handle=_unique_handle(Project, name)
+            )
+    except IntegrityError:
+        # Two requests raced for the same name (or handle): one of them wins.
+        raise duplicate from None
+
+
+def spec_store(*, text: str, parsed: dict) -> WorkflowSpec:
+    """The stored spec with exactly this text, created on first use."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            spec, _ = WorkflowSpec.objects.get_or_create(
+                sha256=digest, defaults={"text": text, "parsed": parsed}
+            )
+    except IntegrityError:
+        spec = WorkflowSpec.objects.get(sha256=digest)
+    return spec
+
+
+def workflow_create(*, project: Project, name: str, user=None) -> Workflow:
+    name = _checked_name(name, "workflow")
+    duplicate = InvalidRequest(f'this project already has a workflow named "{name}"', field="name")
+    if Workflow.objects.filter(project=project, name=name).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return Workflow.objects.create(project=project, name=name, created_by=user)
+    except IntegrityError:
+        raise duplicate from None
+
+
+def workflow_set_default_spec(*, workflow: Workflow, spec: WorkflowSpec) -> Workflow:
+    Workflow.objects.filter(pk=workflow.pk).update(default_spec=spec)
+    workflow.default_spec = spec
+    return workflow
+
+
+SECRET_NAME_MAX = 200
+
+
+def _secret_owner(scope: str, *, team: Team, project: Project | None, cluster: Cluster | None):
+    if scope == Secret.Scope.PROJECT and project is None:
+        raise InvalidRequest("a project secret needs a project", field="projectId")
+    if scope == Secret.Scope.CLUSTER and cluster is None:
+        raise InvalidRequest("a cluster secret needs a cluster", field="clusterId")
+    if scope not in Secret.Scope.values:
+        raise InvalidRequest("a secret's scope is team, cluster or project", field="scope")
+    return {
+        "team": team,
+        "scope": scope,
+        "project": project if scope == Secret.Scope.PROJECT else None,
+        "cluster": cluster if scope == Secret.Scope.CLUSTER else None,
+    }
+
+
+def secret_set(
+    *,
+    team: Team,
+    scope: str,
+    name: str,
+    value: str,
+    project: Project | None = None,
+    cluster: Cluster | None = None,
+) -> Secret:
+    """Create or replace a secret; only its ciphertext is stored."""
+    owner = _secret_owner(scope, team=team, project=project, cluster=cluster)
+    if not isinstance(name, str) or not name or len(name) > SECRET_NAME_MAX:
+        raise InvalidRequest("a secret needs a name of 1 to 200 characters", field="name")
+    if not all(ch.isalnum() or ch in "-_." for ch in name):
+        raise InvalidRequest(
+            "a secret name may contain letters, digits, '-', '_' and '.' only", field="name"
+        )
+    if not isinstance(value, str) or value == "":
+        raise InvalidRequest("a secret needs a non-empty value", field="value")
+    ciphertext = encrypt_value(value)
+    try:
+        with transaction.atomic():
+            secret, _ = Secret.objects.update_or_create(
+                **owner, name=name, defaults={"ciphertext": ciphertext}
+            )
+    except IntegrityError:
+        # Another request created it at the same moment: set our value over theirs.
+        secret = Secret.objects.get(**owner, name=name)
+        secret.ciphertext = ciphertext
+        secret.save(update_fields=["ciphertext", "updated"])
+    return secret
+
+
+def secret_delete(
+    *,
+    team: Team,
+    scope: str,
+    name: str,
+    project: Project | None = None,
+    cluster: Cluster | None = None,
+) -> None:
+    owner = _secret_owner(scope, team=team, project=project, cluster=cluster)
+    deleted, _ = Secret.objects.filter(**owner, name=name).delete()
+    if not deleted:
+        raise InvalidRequest(f'there is no {scope} secret named "{name}"', status=404)
+
+
+def dataset_create(*, project: Project, name: str, description: str = "") -> Dataset:
+    name = _checked_name(name, "dataset")
+    if ":" in name or "/" in name:
+        raise InvalidRequest("a dataset name may not contain ':' or '/'", field="name")
+    duplicate = InvalidRequest(f'this project already has a dataset named "{name}"', field="name")
+    if Dataset.objects.filter(project=project, name=name).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return Dataset.objects.create(project=project, name=name, description=description)
+    except IntegrityError:
+        raise duplicate from None
+
+
+def dataset_storage_root() -> Path:
+    return settings.DATA_DIR / "datasets"
+
+
+def dataset_version_reserve(*, dataset: Dataset, producing_job=None) -> DatasetVersion:
+    """A new, uncommitted version with its storage folder; versions count up as v1, v2, …"""
+    with transaction.atomic():
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        numbers = [
+            int(version[1:])
+            for version in DatasetVersion.objects.filter(dataset=dataset).values_list(
+                "version", flat=True
+            )
+            if version[1:].isdigit()
+        ]
+        version = f"v{max(numbers, default=0) + 1}"
+        location = dataset_storage_root() / dataset.id / version
+        return DatasetVersion.objects.create(
+            dataset=dataset,
+            version=version,
+            storage_location=str(location),
+            producing_job=producing_job,
+        )
+
+
+def _folder_size(folder: Path) -> tuple[int, int]:
+    files = size = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root, name)
+            if path.is_file() and not path.is_symlink():
+                files += 1
+                size += path.stat().st_size
+    return files, size
+
+
+def dataset_version_commit(*, version: DatasetVersion, staged: Path) -> DatasetVersion:
+    """Make the files in `staged` the version's content and commit it, atomically.
+
+    The staging folder is renamed into place (one rename on the same file
+    system), so readers see either no folder or the whole version.
+    """
+    target = Path(version.storage_location)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    file_count, size = _folder_size(staged)
+    os.rename(staged, target)
+    DatasetVersion.objects.filter(pk=version.pk).update(
+        is_committed=True, file_count=file_count, size=size, committed=timezone.now()
+    )
+    version.refresh_from_db()
+    return version
+
+
+def staging_folder() -> Path:
+    """A fresh folder beside the dataset store (same file system, so commit is a rename)."""
+    root = dataset_storage_root() / ".staging"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root))
+
+
+def _safe_relative(name: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    parts = [part for part in path.parts if part not in {"", "."}]
+    if not parts or any(part == ".." for part in parts) or path.is_absolute():
+        raise InvalidRequest(f'"{name}" is not a valid file name inside a dataset', field="files")
+    return PurePosixPath(*parts)
+
+
+def dataset_version_upload(
+    *, dataset: Dataset, files: Iterable[tuple[str, BinaryIO]], message: str = ""
+) -> DatasetVersion:
+    """A new committed version holding the uploaded files; nothing remains if it fails."""
+    staged = staging_folder()
+    try:
+        count = 0
+        for name, handle in files:
+            relative = _safe_relative(name)
+            destination = staged / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with open(destination, "wb") as out:
+                shutil.copyfileobj(handle, out)
+            count += 1
+        if count == 0:
+            raise InvalidRequest("upload at least one file to make a version", field="files")
+        version = dataset_version_reserve(dataset=dataset)
+        if message:
+            DatasetVersion.objects.filter(pk=version.pk).update(message=message[:500])
+        return dataset_version_commit(version=version, staged=staged)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def _hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_create(*, user, name: str) -> tuple[ApiKey, str]:
+    """A new API key for the user; the raw key is returned once and never stored."""
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        user=user, name=name, prefix=raw_key[:10], key_hash=_hash_key(raw_key)
+    )
+    return api_key, raw_key
+
+
+def api_key_authenticate(raw_key: str):
+    """The active user owning this key, or None; records when the key was last used."""
+    if not raw_key:
+        return None
+    api_key = (
+        ApiKey.objects.select_related("user").filter(key_hash=_hash_key(raw_key.strip())).first()
+    )
+    if api_key is None or not api_key.user.is_active:
+        return None
+    now = timezone.now()
+    if api_key.last_used is None or (now - api_key.last_used).total_seconds() > 60:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used=now)
+    return api_key.user
+
+
+@transaction.atomic
+def user_with_api_key(*, username: str, key_name: str = "cli") -> tuple[object, str]:
+    """The user (created with a personal team when missing) and a new API key of theirs."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    personal_team(user)
+    _, raw_key = api_key_create(user=user, name=key_name)
+    return user, raw_key
+
+
+class SpecRejected(InvalidRequest):
+    """A spec that cannot be stored; `errors` are the validator's (empty when it is too large)."""
+
+    def __init__(
+        self, message: str, *, errors: Iterable[SpecError] = (), status: int = 400
+    ) -> None:
+        super().__init__(message, field="spec", status=status)
+        self.errors = tuple(errors)
+        self.document = "spec"
+
+
+def spec_checked(text: str) -> SpecResult:
+    """The validator's verdict on a spec text; SpecRejected (413) when it is too large to read."""
+    if not isinstance(text, str):
+        raise SpecRejected("the spec must be YAML text")
+    if len(text.encode()) > settings.SPEC_MAX_BYTES:
+        raise SpecRejected(
+            f"the spec is larger than {settings.SPEC_MAX_BYTES // 1024} KiB; split it into "
+            "several workflows",
+            status=413,
+        )
+    return parse_spec(text)
+
+
+def workflow_spec_update(*, workflow: Workflow, text: str) -> WorkflowSpec:
+    """Validate `text` and make it the workflow's default spec; nothing changes when invalid."""
+    result = spec_checked(text)
+    if not result.valid:
+        raise SpecRejected("the spec is not valid", errors=result.errors)
+    stored = spec_store(text=text, parsed=result.spec.to_json())
+    workflow_set_default_spec(workflow=workflow, spec=stored)
+    return stored
+
+
+ACTIVE_RUN_PHASES = (RunPhase.PENDING, RunPhase.RUNNING)
+
+
+def _refuse_active_runs(runs, what: str) -> None:
+    # Deleting the rows of a run an engine is executing would leave its jobs
+    # writing to nothing; the run must end first.
+    active = runs.filter(phase__in=ACTIVE_RUN_PHASES).count()
+    if active:
+        raise InvalidRequest(
+            f"{what} has {active} run(s) still pending or running; cancel them or let them "
+            "finish, then delete it",
+            status=409,
+        )
+
+
+def _remove_dataset_files_on_commit(dataset_ids: list[str]) -> None:
+    root = dataset_storage_root()
+    transaction.on_commit(
+        lambda: [shutil.rmtree(root / dataset_id, ignore_errors=True) for dataset_id in dataset_ids]
+    )
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Delete a project with its workflows, runs, datasets (and their files) and secrets."""
+    _refuse_active_runs(Run.objects.filter(workflow__project=project), f'project "{project.name}"')
+    dataset_ids = list(Dataset.objects.filter(project=project).values_list("id", flat=True))
+    project.delete()
+    _remove_dataset_files_on_commit(dataset_ids)
+
+
+@transaction.atomic
+def workflow_delete(*, workflow: Workflow) -> None:
+    """Delete a workflow and its runs; refused while one of its runs has not ended."""
+    _refuse_active_runs(Run.objects.filter(workflow=workflow), f'workflow "{workflow.name}"')
+    workflow.delete()
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a dataset, its versions and their files; refused while a model is built on it."""
+    dataset_id = dataset.id
+    try:
+        dataset.delete()
+    except ProtectedError:
+        raise InvalidRequest(
+            f'dataset "{dataset.name}" has versions that registered models were made from; '
+            "delete those models first",
+            status=409,
+        ) from None
+    _remove_dataset_files_on_commit([dataset_id])

@@ -1,0 +1,113 @@
+"""One error body for the REST API: `{"detail": "<what to fix>", "errors": [...]}`.
+
+`errors` is present only for problems in a document the client sent (a spec
+or a run's inputs): each is a SpecError dict with the document it is about.
+Domain exceptions from the services (`InvalidRequest`, `SubmissionError`) are
+turned into answers here, so views can call a service and let it raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
+
+from runs.services import SubmissionError
+from workflows.services import InvalidRequest
+
+# How many document errors the one-line `detail` spells out; `errors` has them all.
+DETAIL_ERRORS = 3
+
+
+def spec_error_dicts(errors: Iterable, document: str) -> list[dict]:
+    """SpecErrors as the API shows them: path, line, column, message, hint, document."""
+    return [{**error.as_dict(), "document": document} for error in errors]
+
+
+def _where(error) -> str:
+    if error.path:
+        return f"{error.path} (line {error.line}, column {error.column}): "
+    if error.line > 1 or error.column > 1:
+        return f"line {error.line}, column {error.column}: "
+    return ""
+
+
+def _document_detail(headline: str, errors: tuple) -> str:
+    shown = "; ".join(f"{_where(error)}{error.message}" for error in errors[:DETAIL_ERRORS])
+    more = len(errors) - DETAIL_ERRORS
+    if more > 0:
+        shown += f"; and {more} more (see errors)"
+    return f"{headline}: {shown}" if shown else headline
+
+
+def _flatten(detail, prefix: str = "") -> list[str]:
+    """DRF's nested validation detail as 'field: message' lines."""
+    if isinstance(detail, dict):
+        lines = []
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            lines += _flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+        return lines
+    if isinstance(detail, list):
+        lines = []
+        for index, value in enumerate(detail):
+            nested = isinstance(value, dict | list)
+            lines += _flatten(value, f"{prefix}[{index}]" if nested else prefix)
+        return lines
+    return [f"{prefix}: {detail}" if prefix else str(detail)]
+
+
+def _answer(body: dict, code: int, headers: dict | None = None) -> Response:
+    set_rollback()
+    return Response(body, status=code, headers=headers)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error of the API in the one body shape."""
+    if isinstance(exc, SubmissionError):
+        body = {"detail": _document_detail("the run was not created", exc.errors)}
+        if exc.status != status.HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+            body["errors"] = spec_error_dicts(exc.errors, exc.document)
+        return _answer(body, exc.status)
+    if isinstance(exc, InvalidRequest):
+        errors = getattr(exc, "errors", ())
+        body = {"detail": _document_detail(exc.message, errors) if errors else exc.message}
+        if errors:
+            body["errors"] = spec_error_dicts(errors, getattr(exc, "document", "spec"))
+        return _answer(body, exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+        return _answer(
+            {"detail": f"the request body is larger than {limit} KiB"},
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return _answer({"detail": f"the request was refused: {exc}"}, status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ParseError):
+        exc = exceptions.ParseError(_parse_error_detail(exc))
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        lines = _flatten(exc.detail)
+        response.data = {"detail": "; ".join(lines) or "the request is not valid"}
+    elif not (isinstance(response.data, dict) and set(response.data) == {"detail"}):
+        response.data = {"detail": "; ".join(_flatten(response.data))}
+    else:
+        response.data = {"detail": str(response.data["detail"])}
+    return response
+
+
+def _parse_error_detail(exc: exceptions.ParseError) -> str:
+    detail = str(exc.detail)
+    if detail.startswith("JSON parse error"):
+        return (
+            "the request body is not valid JSON ("
+            + detail.removeprefix("JSON parse error - ")
+            + "); send a JSON object, or the spec as text/plain where that is accepted"
+        )
+    return detail

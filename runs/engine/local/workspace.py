@@ -1,0 +1,149 @@
+"""A job attempt's folders on the host: what it reads, what it writes, and what it produced.
+
+DATA_DIR/runs/<run id>/volumes/<job>/<output>/      volumes, kept until the run ends
+DATA_DIR/runs/<run id>/jobs/<job>/attempt-<n>/
+    workspace/    the job's working directory
+    outputs/      mounted at /outputs: string outputs are files here
+    files/        string inputs as files, scripts, helpers
+DATA_DIR/datasets/.staging/<tmp>/    a dataset output until the job succeeds
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from runs.models import JobRun, Run
+from workflows.models import DatasetVersion
+from workflows.services import staging_folder
+from workflows.spec import Job
+
+STRING_OUTPUT_MAX_BYTES = 64 * 1024
+
+
+class OutputError(Exception):
+    """An output the job did not produce as its type requires; the message names it."""
+
+
+def run_folder(run_id: int) -> Path:
+    return settings.DATA_DIR / "runs" / str(run_id)
+
+
+def volume_folder(run_id: int, job_name: str, output: str) -> Path:
+    return run_folder(run_id) / "volumes" / job_name / output
+
+
+@dataclass
+class Workspace:
+    root: Path
+    workdir: Path
+    outputs: Path
+    files: Path
+    read_only: dict[str, Path] = field(default_factory=dict)
+    writable: dict[str, Path] = field(default_factory=dict)
+    dataset_outputs: dict[str, Path] = field(default_factory=dict)
+    string_outputs: list[str] = field(default_factory=list)
+    volume_outputs: dict[str, Path] = field(default_factory=dict)
+
+    def output_folder(self, name: str) -> Path:
+        """The host folder behind /outputs/NAME (dataset and volume outputs)."""
+        return self.dataset_outputs.get(name) or self.volume_outputs[name]
+
+    def discard(self) -> None:
+        for staged in self.dataset_outputs.values():
+            shutil.rmtree(staged, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _version_folder(version_id: int) -> Path:
+    return Path(
+        DatasetVersion.objects.values_list("storage_location", flat=True).get(pk=version_id)
+    )
+
+
+def _string_file(workspace: Workspace, name: str, value: str) -> Path:
+    path = workspace.files / "inputs" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value)
+    return path
+
+
+def _input_path(
+    *, workspace: Workspace, run: Run, job: Job, name: str, upstream: dict[str, JobRun]
+) -> Path:
+    job_input = job.inputs[name]
+    source = job_input.source
+    if source.kind == "job":
+        produced = upstream[source.job].outputs.get(source.output, {})
+        if job_input.type == "dataset":
+            return _version_folder(produced["dataset"]["versionId"])
+        if job_input.type == "string":
+            return _string_file(workspace, name, produced.get("value", ""))
+        return volume_folder(run.pk, source.job, source.output)
+    if source.kind == "workflow":
+        value = run.resolved_inputs["workflow"][source.workflow_input]
+    else:
+        value = run.resolved_inputs.get("jobs", {}).get(job.name, {}).get(name) or {
+            "type": job_input.type,
+            "with": source.with_ or {},
+        }
+    if job_input.type == "dataset":
+        return _version_folder(value["dataset"]["versionId"])
+    if job_input.type == "string":
+        return _string_file(workspace, name, value["with"].get("value", ""))
+    empty = workspace.files / "volumes" / name
+    empty.mkdir(parents=True, exist_ok=True)
+    return empty
+
+
+def workspace_prepare(
+    *, run: Run, job_run: JobRun, job: Job, upstream: dict[str, JobRun]
+) -> Workspace:
+    """Fresh folders for this attempt, with every input and output in place."""
+    root = run_folder(run.pk) / "jobs" / job.name / f"attempt-{job_run.attempt}"
+    shutil.rmtree(root, ignore_errors=True)
+    workspace = Workspace(
+        root=root, workdir=root / "workspace", outputs=root / "outputs", files=root / "files"
+    )
+    for folder in (workspace.workdir, workspace.outputs, workspace.files):
+        folder.mkdir(parents=True)
+    workspace.writable["/outputs"] = workspace.outputs
+    for name in job.inputs:
+        workspace.read_only[f"/inputs/{name}"] = _input_path(
+            workspace=workspace, run=run, job=job, name=name, upstream=upstream
+        )
+    for name, output in job.outputs.items():
+        if output.type == "string":
+            workspace.string_outputs.append(name)
+            continue
+        if output.type == "dataset":
+            folder = staging_folder()
+            workspace.dataset_outputs[name] = folder
+        else:
+            folder = volume_folder(run.pk, job.name, name)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            workspace.volume_outputs[name] = folder
+        workspace.writable[f"/outputs/{name}"] = folder
+    return workspace
+
+
+def read_string_output(workspace: Workspace, name: str) -> str:
+    path = workspace.outputs / name
+    if not path.is_file():
+        raise OutputError(
+            f'the string output "{name}" is missing: the job must write the file /outputs/{name}'
+        )
+    size = path.stat().st_size
+    if size > STRING_OUTPUT_MAX_BYTES:
+        raise OutputError(
+            f'the string output "{name}" is {size} bytes; string outputs hold at most '
+            f"{STRING_OUTPUT_MAX_BYTES // 1024} KiB (use a dataset or volume output for more)"
+        )
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise OutputError(f'the string output "{name}" is not UTF-8 text') from None

@@ -1,0 +1,117 @@
+"""Storing and publishing what jobs print, for both engines.
+
+Lines are timestamped as they arrive, stripped of secret values, cut when
+very long, stored in chunks (one insert per batch) and published as one event
+per batch through the one publish function.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.db.models import F
+
+from runs.events import publish_on_commit
+from runs.models import JobRun, LogChunk
+
+MAX_LINE_CHARS = 16 * 1024
+BATCH_LINES = 2000
+BATCH_SECONDS = 0.1
+MASK = "***"
+# Shorter values would mask ordinary words everywhere in a log.
+MIN_MASKED_LENGTH = 3
+
+
+def secret_mask(values) -> re.Pattern | None:
+    """A pattern matching every secret value (each line of a multi-line one)."""
+    pieces = {
+        piece
+        for value in values
+        for piece in str(value).splitlines()
+        if len(piece) >= MIN_MASKED_LENGTH
+    }
+    if not pieces:
+        return None
+    ordered = sorted(pieces, key=len, reverse=True)
+    return re.compile("|".join(re.escape(piece) for piece in ordered))
+
+
+def clean_line(text: str, mask: re.Pattern | None) -> str:
+    if mask is not None:
+        text = mask.sub(MASK, text)
+    if len(text) > MAX_LINE_CHARS:
+        cut = len(text) - MAX_LINE_CHARS
+        text = f"{text[:MAX_LINE_CHARS]} … [line cut: {cut} more characters]"
+    return text
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class LogWriter:
+    """Buffers a job's lines and writes them in batches; call `flush` at the end."""
+
+    def __init__(self, job: JobRun, secret_values=()) -> None:
+        self.job_id = job.pk
+        self.job_name = job.name
+        self.run_id = job.run_id
+        self.next_line = job.log_line_count + 1
+        self.mask = secret_mask(secret_values)
+        self.pending: list[list[str]] = []
+        self.partial = b""
+        self.last_flush = time.monotonic()
+        self.lines_written = 0
+
+    def mask_values(self, values) -> None:
+        """Mask these secret values in every line from now on."""
+        self.mask = secret_mask(values)
+
+    def line(self, text: str) -> None:
+        """Add one line of text (our own messages, or a decoded line of output)."""
+        self.pending.append([_now(), clean_line(text, self.mask)])
+        if len(self.pending) >= BATCH_LINES:
+            self.flush()
+
+    def feed(self, data: bytes) -> None:
+        """Add raw output; complete lines are kept, a trailing partial line waits for more."""
+        data = self.partial + data
+        *complete, self.partial = data.split(b"\n")
+        if len(self.partial) > MAX_LINE_CHARS * 4:
+            complete.append(self.partial)
+            self.partial = b""
+        for raw in complete:
+            self.line(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
+
+    def flush_if_due(self) -> None:
+        if self.pending and time.monotonic() - self.last_flush >= BATCH_SECONDS:
+            self.flush()
+
+    def close(self) -> None:
+        if self.partial:
+            self.line(self.partial.decode("utf-8", errors="replace"))
+            self.partial = b""
+        self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.pending:
+            return
+        lines, self.pending = self.pending, []
+        first = self.next_line
+        with transaction.atomic():
+            LogChunk.objects.create(
+                job_id=self.job_id, first_line=first, line_count=len(lines), lines=lines
+            )
+            JobRun.objects.filter(pk=self.job_id).update(
+                log_line_count=F("log_line_count") + len(lines)
+            )
+            publish_on_commit(
+                self.run_id,
+                {"type": "job.log", "job": self.job_name, "first": first, "lines": lines},
+            )
+        self.next_line += len(lines)
+        self.lines_written += len(lines)

@@ -1,0 +1,312 @@
+"""Writes for runs: submission, re-runs and cancel requests.
+
+`run_submit` is the one way a run comes to exist (REST API, the gradient CLI
+surface, the dashboard, git triggers, manage.py run_spec). It either creates
+the run with all its jobs PENDING and queues it on commit, or raises
+`SubmissionError` with the validator's error shape and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from runs.models import JobRun, Run
+from runs.transitions import RUN_FINAL
+from workflows.models import Cluster, Workflow
+from workflows.selectors import (
+    DatasetRefError,
+    cluster_for_run,
+    dataset_find,
+    dataset_version_resolve,
+    secrets_resolve,
+)
+from workflows.services import spec_store
+from workflows.spec import SpecError, parse_spec, resolve_run_inputs
+from workflows.spec import WorkflowSpec as SpecModel
+from workflows.spec.locate import errors_at
+
+
+class SubmissionError(Exception):
+    """The run was not created; `errors` say why, in the validator's shape."""
+
+    def __init__(self, errors, *, status: int = 400, document: str = "spec") -> None:
+        self.errors = tuple(errors)
+        self.status = status
+        self.document = document
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in self.errors))
+
+    def as_dict(self) -> dict:
+        return {
+            "valid": False,
+            "document": self.document,
+            "errors": [error.as_dict() for error in self.errors],
+        }
+
+
+def _single_error(path: str, message: str, *, status: int = 400, document: str = "spec"):
+    return SubmissionError([SpecError(path, 1, 1, message)], status=status, document=document)
+
+
+@dataclass(frozen=True)
+class ParsedSubmission:
+    spec_text: str
+    spec: SpecModel
+    cluster: Cluster
+    resolved_inputs: dict
+
+
+def spec_text_checked(text: object) -> str:
+    """The spec text, refused when it is not text or larger than SPEC_MAX_BYTES."""
+    if not isinstance(text, str):
+        raise _single_error("", "the spec must be YAML text")
+    if len(text.encode()) > settings.SPEC_MAX_BYTES:
+        raise _single_error(
+            "",
+            f"the spec is larger than {settings.SPEC_MAX_BYTES // 1024} KiB; split it into "
+            "several workflows",
+            status=413,
+        )
+    return text
+
+
+def _inputs_text(inputs: str | dict | None) -> str | None:
+    if inputs is None or isinstance(inputs, str):
+        return inputs
+    if isinstance(inputs, dict):
+        return json.dumps(inputs if "inputs" in inputs else {"inputs": inputs}, indent=1)
+    raise _single_error("inputs", "run inputs must be a mapping", document="inputs")
+
+
+def _resolve_datasets(*, workflow: Workflow, spec_text: str, spec: SpecModel, values: dict):
+    """Pin every dataset input to a committed version; check every output dataset exists."""
+    project = workflow.project
+    problems = []
+    input_problems = []
+    resolved = {"workflow": {}, "jobs": {}}
+    for name, value in values.items():
+        entry = {"type": value["type"], "with": dict(value["with"])}
+        if value["type"] == "dataset":
+            try:
+                version = dataset_version_resolve(project=project, ref=value["with"]["ref"])
+                entry["dataset"] = _pinned(version)
+            except DatasetRefError as error:
+                if name in spec.inputs and spec.inputs[name].default == value["with"]:
+                    problems.append((("inputs", name, "with", "ref"), str(error), None))
+                else:
+                    input_problems.append(SpecError(f"inputs.{name}", 1, 1, str(error)))
+        resolved["workflow"][name] = entry
+    for job in spec.jobs:
+        for input_name, job_input in job.inputs.items():
+            if job_input.source.kind == "inline" and job_input.type == "dataset":
+                path = ("jobs", job.name, "inputs", input_name, "with", "ref")
+                try:
+                    version = dataset_version_resolve(
+                        project=project, ref=job_input.source.with_["ref"]
+                    )
+                except DatasetRefError as error:
+                    problems.append((path, str(error), None))
+                    continue
+                resolved["jobs"].setdefault(job.name, {})[input_name] = {
+                    "type": "dataset",
+                    "with": dict(job_input.source.with_),
+                    "dataset": _pinned(version),
+                }
+        for output_name, output in job.outputs.items():
+            if output.type == "dataset":
+                try:
+                    dataset_find(project=project, ref=output.with_["ref"])
+                except DatasetRefError as error:
+                    path = ("jobs", job.name, "outputs", output_name, "with", "ref")
+                    problems.append((path, str(error), None))
+    if input_problems:
+        raise SubmissionError(input_problems, document="inputs")
+    if problems:
+        raise SubmissionError(errors_at(spec_text, problems))
+    return resolved
+
+
+def _pinned(version) -> dict:
+    return {
+        "id": f"{version.dataset.name}:{version.version}",
+        "datasetId": version.dataset_id,
+        "versionId": version.pk,
+    }
+
+
+def _check_secrets(*, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel):
+    found = secrets_resolve(project=workflow.project, cluster=cluster, names=spec.secret_names)
+    missing = [name for name in spec.secret_names if name not in found]
+    if not missing:
+        return
+    problems = []
+    for name in missing:
+        path = _first_use_of_secret(spec, name)
+        problems.append(
+            (
+                path,
+                f'the secret "{name}" is not set for this project, its cluster or its team; '
+                f"set it with: gradient secrets set project --id {workflow.project.handle} "
+                f"--name {name} --value ...",
+                None,
+            )
+        )
+    raise SubmissionError(errors_at(spec_text, problems))
+
+
+def _first_use_of_secret(spec: SpecModel, name: str) -> tuple:
+    reference = f"secret:{name}"
+    for key, value in spec.defaults.env.items():
+        if value == reference:
+            return ("defaults", "env", key)
+    for job in spec.jobs:
+        raw_env = spec.data["jobs"][job.name].get("env") or {}
+        for key, value in raw_env.items():
+            if value == reference:
+                return ("jobs", job.name, "env", key)
+        for key, value in job.params.items():
+            if value == reference:
+                return ("jobs", job.name, "with", key)
+    return ()
+
+
+def _cluster(*, workflow: Workflow, cluster_id: str | None, spec: SpecModel) -> Cluster:
+    chosen = cluster_id or spec.defaults.cluster_id or "local"
+    cluster = cluster_for_run(team=workflow.project.team, cluster_id=chosen)
+    if cluster is None:
+        raise _single_error(
+            "clusterId",
+            f'there is no cluster "{chosen}" in this team; leave it out to use the local engine',
+        )
+    return cluster
+
+
+def run_prepare(
+    *, workflow: Workflow, spec_text: str, inputs: str | dict | None, cluster_id: str | None
+) -> ParsedSubmission:
+    """Everything a submission checks, without writing anything."""
+    spec_text = spec_text_checked(spec_text)
+    result = parse_spec(spec_text)
+    if not result.valid:
+        raise SubmissionError(result.errors)
+    spec = result.spec
+    cluster = _cluster(workflow=workflow, cluster_id=cluster_id, spec=spec)
+    run_inputs = resolve_run_inputs(spec, _inputs_text(inputs))
+    if run_inputs.errors:
+        raise SubmissionError(run_inputs.errors, document="inputs")
+    resolved = _resolve_datasets(
+        workflow=workflow, spec_text=spec_text, spec=spec, values=run_inputs.values
+    )
+    _check_secrets(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
+    return ParsedSubmission(
+        spec_text=spec_text, spec=spec, cluster=cluster, resolved_inputs=resolved
+    )
+
+
+def run_submit(
+    *,
+    workflow: Workflow,
+    spec_text: str | None,
+    inputs: str | dict | None = None,
+    cluster_id: str | None = None,
+    user=None,
+    reason: str = Run.Reason.MANUAL,
+    rerun_of: Run | None = None,
+    trigger: dict | None = None,
+    make_default: bool = False,
+) -> Run:
+    """Validate and create a run with its jobs PENDING, queued when the transaction commits.
+
+    `spec_text=None` runs the workflow's default spec.
+    """
+    if spec_text is None:
+        if workflow.default_spec is None:
+            raise _single_error(
+                "spec", f'workflow "{workflow.name}" has no default spec; submit a spec'
+            )
+        spec_text = workflow.default_spec.text
+    prepared = run_prepare(
+        workflow=workflow, spec_text=spec_text, inputs=inputs, cluster_id=cluster_id
+    )
+    supplied = _supplied_inputs(inputs)
+    with transaction.atomic():
+        stored_spec = spec_store(text=prepared.spec_text, parsed=prepared.spec.to_json())
+        Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
+        number = (Run.objects.filter(workflow=workflow).aggregate(n=Max("number"))["n"] or 0) + 1
+        run = Run.objects.create(
+            workflow=workflow,
+            number=number,
+            spec=stored_spec,
+            inputs=supplied,
+            resolved_inputs=prepared.resolved_inputs,
+            cluster=prepared.cluster,
+            created_by=user,
+            reason=reason,
+            rerun_of=rerun_of,
+            trigger=trigger or {},
+        )
+        JobRun.objects.bulk_create(
+            JobRun(run=run, name=job.name, position=index)
+            for index, job in enumerate(prepared.spec.jobs)
+        )
+        if make_default or workflow.default_spec_id is None:
+            Workflow.objects.filter(pk=workflow.pk).update(default_spec=stored_spec)
+            workflow.default_spec = stored_spec
+        transaction.on_commit(lambda: _enqueue_start(run.id))
+    return run
+
+
+def _supplied_inputs(inputs: str | dict | None) -> dict:
+    if isinstance(inputs, dict):
+        return inputs.get("inputs", inputs)
+    if isinstance(inputs, str) and inputs.strip():
+        from workflows.spec.yaml_source import load_yaml
+
+        data = load_yaml(inputs).json_data()
+        if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
+            return data["inputs"]
+    return {}
+
+
+def _enqueue_start(run_id: int) -> None:
+    from runs.tasks import run_start
+
+    run_start.delay(run_id)
+
+
+def run_rerun(*, run: Run, user=None, use_default_spec: bool = False) -> Run:
+    """A new run of the same workflow and inputs, with the same spec or the default one."""
+    spec_text = None if use_default_spec else run.spec.text
+    return run_submit(
+        workflow=run.workflow,
+        spec_text=spec_text,
+        inputs={"inputs": run.inputs},
+        cluster_id=run.cluster.handle,
+        user=user,
+        reason=Run.Reason.RERUN,
+        rerun_of=run,
+    )
+
+
+def run_request_cancel(*, run: Run) -> bool:
+    """Ask the run's engine to cancel it; False when the run has already ended.
+
+    The flag is set at once, so running jobs see it at their next check; the
+    task cancels what has not started yet.
+    """
+    if run.phase in RUN_FINAL:
+        return False
+    Run.objects.filter(pk=run.pk).update(cancel_requested=True)
+    run.cancel_requested = True
+    transaction.on_commit(lambda: _enqueue_cancel(run.id))
+    return True
+
+
+def _enqueue_cancel(run_id: int) -> None:
+    from runs.tasks import run_cancel
+
+    run_cancel.delay(run_id)

@@ -1,0 +1,25 @@
+"""The typed spec of a run, parsed once per process and spec."""
+
+from __future__ import annotations
+
+import functools
+
+from runs.models import Run
+from workflows.models import WorkflowSpec
+from workflows.spec import WorkflowSpec as SpecModel
+from workflows.spec import parse_spec
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(spec_id: int) -> SpecModel:
+    text = WorkflowSpec.objects.values_list("text", flat=True).get(pk=spec_id)
+    result = parse_spec(text)
+    if result.spec is None:
+        # Only valid specs are ever stored for runs; a failure here means the
+        # validator has grown stricter since. Say so plainly.
+        raise ValueError(f"the stored spec {spec_id} no longer validates: {result.errors[0]}")
+    return result.spec
+
+
+def spec_model(run: Run) -> SpecModel:
+    return _parsed(run.spec_id)

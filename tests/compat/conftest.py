@@ -1,0 +1,9 @@
+import pytest
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[int]:
+    """Ids of the runs submitted and queued on commit (no worker runs in these tests)."""
+    started: list[int] = []
+    monkeypatch.setattr("runs.services._enqueue_start", started.append)
+    return started

@@ -1,0 +1,87 @@
+"""Setting up projects and submitting specs for the engine tests."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+import time
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from runs.models import Run
+from runs.services import run_submit
+from runs.transitions import RUN_FINAL
+from workflows.models import Project, Team
+from workflows.services import (
+    dataset_create,
+    dataset_version_upload,
+    project_create,
+    secret_set,
+    team_create,
+    workflow_create,
+)
+
+
+@dataclass
+class World:
+    user: object
+    team: Team
+    project: Project
+
+    def dataset(self, name: str, files: dict[str, bytes] | None = None):
+        dataset = dataset_create(project=self.project, name=name)
+        if files:
+            dataset_version_upload(
+                dataset=dataset,
+                files=[(path, io.BytesIO(content)) for path, content in files.items()],
+            )
+        return dataset
+
+    def secret(self, name: str, value: str) -> None:
+        secret_set(team=self.team, scope="project", project=self.project, name=name, value=value)
+
+    def submit(self, spec: str, inputs=None, workflow: str = "workflow") -> Run:
+        from workflows.models import Workflow
+
+        found = Workflow.objects.filter(project=self.project, name=workflow).first()
+        found = found or workflow_create(project=self.project, name=workflow, user=self.user)
+        return run_submit(
+            workflow=found, spec_text=textwrap.dedent(spec), inputs=inputs, user=self.user
+        )
+
+
+def make_world(username: str = "engineer") -> World:
+    user = get_user_model().objects.create(username=username)
+    team = team_create(name=f"{username}'s team", owner=user)
+    return World(user=user, team=team, project=project_create(team=team, name="Project"))
+
+
+def wait_for_run(run: Run, timeout: float = 60.0) -> Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.phase in RUN_FINAL:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run.number} is still {run.phase} after {timeout} s")
+
+
+def wait_for_job_phase(run: Run, name: str, phase: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = run.jobs.get(name=name)
+        if job.phase == phase:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {name} is still {job.phase}, not {phase}, after {timeout} s")
+
+
+def job_log(run: Run, name: str) -> str:
+    from runs.selectors import log_lines
+
+    return "\n".join(line["message"] for line in log_lines(run.jobs.get(name=name), limit=100000))
+
+
+def phases(run: Run) -> dict[str, str]:
+    return dict(run.jobs.values_list("name", "phase"))

@@ -1,0 +1,468 @@
+"""The local engine for real: Redis, Celery worker processes and bubblewrap."""
+
+import json
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from runs.selectors import run_status_document
+from tests.processes import celery_worker
+from tests.runs.engine_helpers import job_log, make_world, phases, wait_for_job_phase, wait_for_run
+from workflows.models import DatasetVersion
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+]
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory, redis_url_module):
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with celery_worker(concurrency=2, log_path=log, LOCAL_ENGINE_STOP_GRACE_SECONDS="2") as running:
+        yield running
+
+
+@pytest.fixture
+def world(transactional_db, worker):
+    return make_world()
+
+
+@pytest.mark.skipif(not (SHARED / "examples" / "pipeline.yaml").exists(), reason="no shared/")
+def test_the_pipeline_example_runs_end_to_end(world):
+    world.dataset("corpus", {"a.txt": b"the cat sat on the mat\n", "b.txt": b"a dog and a cat\n"})
+    world.dataset("word-counts")
+    world.dataset("reports")
+    world.secret("greeting", "Hello-from-a-secret")
+
+    run = world.submit(
+        (SHARED / "examples" / "pipeline.yaml").read_text(),
+        inputs=(SHARED / "examples" / "inputs.yaml").read_text(),
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED", phases(run)
+    status = run_status_document(run)["status"]
+    assert status["inputs"]["corpus"]["dataset"]["id"] == "corpus:v1"
+    assert status["inputs"]["top"]["value"] == "3"
+    count = status["jobs"]["count"]["outputs"]
+    assert count["counts"]["dataset"] == {
+        "id": "word-counts:v1",
+        "isCommitted": True,
+        "versionId": count["counts"]["dataset"]["versionId"],
+    }
+    assert count["total"]["value"].strip() == "6"
+    report = status["jobs"]["report"]["outputs"]["report"]["dataset"]
+    version = DatasetVersion.objects.get(pk=report["versionId"])
+    assert version.is_committed and version.file_count == 1
+    text = (Path(version.storage_location) / "report.txt").read_text()
+    assert text.startswith("Hello-from-a-secret: 6 distinct words")
+    assert len(text.splitlines()) == 4
+    log = job_log(run, "report")
+    assert "***: 6 distinct words" in log
+    assert "Hello-from-a-secret" not in log
+    assert 'the spec asks for the image "bash:5"' in job_log(run, "scratch")
+    assert not (settings.DATA_DIR / "runs" / str(run.pk)).exists(), "volumes outlive the run"
+
+
+DIAMOND = """
+jobs:
+  start:
+    uses: script@v1
+    with: {image: bash:5, script: echo start}
+  broken:
+    needs: [start]
+    uses: script@v1
+    with: {image: bash:5, script: "echo about to fail; exit 3"}
+  fine:
+    needs: [start]
+    uses: script@v1
+    with: {image: bash:5, script: echo fine}
+  join:
+    needs: [broken, fine]
+    uses: script@v1
+    with: {image: bash:5, script: echo join}
+  after-fine:
+    needs: [fine]
+    uses: script@v1
+    with: {image: bash:5, script: echo after}
+  after-join:
+    needs: [join]
+    uses: script@v1
+    with: {image: bash:5, script: echo never}
+"""
+
+
+def test_a_failed_branch_skips_what_needs_it_and_the_rest_finishes(world):
+    run = wait_for_run(world.submit(DIAMOND))
+
+    assert run.phase == "FAILED"
+    assert phases(run) == {
+        "start": "SUCCEEDED",
+        "broken": "FAILED",
+        "fine": "SUCCEEDED",
+        "join": "SKIPPED",
+        "after-fine": "SUCCEEDED",
+        "after-join": "SKIPPED",
+    }
+    broken = run.jobs.get(name="broken")
+    assert broken.exit_code == 3
+    assert broken.message == "exited with code 3"
+    assert "about to fail" in job_log(run, "broken")
+    assert 'needs "broken"' in run.jobs.get(name="join").message
+
+
+def test_a_job_cannot_write_to_its_inputs(world):
+    world.dataset("raw", {"data.txt": b"original\n"})
+    run = world.submit(
+        """
+        jobs:
+          vandal:
+            inputs:
+              raw: {type: dataset, with: {ref: raw}}
+              note: {type: string, with: {value: hello}}
+            uses: script@v1
+            with:
+              image: bash:5
+              script: |-
+                cat /inputs/note
+                echo changed > /inputs/raw/data.txt
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "FAILED"
+    log = job_log(run, "vandal")
+    assert "hello" in log
+    assert "Read-only file system" in log
+    version = DatasetVersion.objects.get(dataset__name="raw")
+    assert (Path(version.storage_location) / "data.txt").read_text() == "original\n"
+
+
+def test_a_job_sees_neither_the_database_nor_the_app_nor_its_environment(world):
+    database = Path(settings.DATABASES["default"]["NAME"])
+    checks = [str(settings.DATA_DIR), str(settings.BASE_DIR / "manage.py")]
+    if database.is_absolute():
+        checks.append(str(database))
+    script = "\n".join(f'test -e "{path}" && echo "VISIBLE {path}"' for path in checks)
+    run = world.submit(
+        f"""
+        jobs:
+          snoop:
+            uses: script@v1
+            with:
+              image: bash:5
+              script: |-
+                {textwrap.indent(script, " " * 16).strip()}
+                env | sort
+                touch /escape 2>&1 || echo "root is read-only"
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED"
+    log = job_log(run, "snoop")
+    assert "VISIBLE" not in log
+    assert "SECRET_KEY" not in log and "DATABASE_URL" not in log and "REDIS_URL" not in log
+    assert "root is read-only" in log
+
+
+def test_cancel_stops_a_running_job_and_cancels_the_rest(world):
+    from runs.services import run_request_cancel
+
+    run = world.submit(
+        """
+        jobs:
+          long:
+            uses: container@v1
+            with: {image: bash:5, args: ["sleep", "300"]}
+          later:
+            needs: [long]
+            uses: container@v1
+            with: {image: bash:5, args: ["true"]}
+        """
+    )
+    wait_for_job_phase(run, "long", "RUNNING")
+    assert run_request_cancel(run=run)
+    run = wait_for_run(run, timeout=30)
+
+    assert run.phase == "CANCELED"
+    assert phases(run) == {"long": "CANCELED", "later": "CANCELED"}
+    assert "cancel requested" in job_log(run, "long")
+
+
+def test_a_timeout_kills_the_job_and_says_so(world):
+    run = world.submit(
+        """
+        jobs:
+          slow:
+            timeout: 1s
+            uses: container@v1
+            with: {image: bash:5, args: ["sleep", "120"]}
+        """
+    )
+    run = wait_for_run(run, timeout=30)
+
+    assert run.phase == "FAILED"
+    slow = run.jobs.get(name="slow")
+    assert slow.message == "timed out after 1s (the job's timeout)"
+    assert "timeout of 1s reached" in job_log(run, "slow")
+
+
+def test_retries_run_the_job_again_and_record_every_attempt(world):
+    run = world.submit(
+        """
+        jobs:
+          flaky:
+            retries: 2
+            uses: container@v1
+            with: {image: bash:5, args: ["bash", "-c", "echo trying; exit 7"]}
+        """
+    )
+    run = wait_for_run(run)
+
+    flaky = run.jobs.get(name="flaky")
+    assert (run.phase, flaky.phase, flaky.attempt) == ("FAILED", "FAILED", 3)
+    assert [a["attempt"] for a in flaky.attempts] == [1, 2, 3]
+    assert all(a["exitCode"] == 7 for a in flaky.attempts)
+    assert job_log(run, "flaky").count("trying") == 3
+
+
+def test_git_checkout_clones_a_local_repository_at_a_commit(world, tmp_path):
+    repo = tmp_path / "repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "train.py").write_text("print('first')\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    first = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    (repo / "train.py").write_text("print('second')\n")
+    subprocess.run([*git, "commit", "-qam", "second"], check=True)
+    world.dataset("code")
+
+    run = world.submit(
+        f"""
+        jobs:
+          clone:
+            uses: git-checkout@v1
+            with: {{url: "file://{repo}", ref: "{first}"}}
+            outputs:
+              code: {{type: dataset, with: {{ref: code}}}}
+          use:
+            needs: [clone]
+            inputs:
+              code: clone.outputs.code
+            uses: container@v1
+            with: {{image: bash:5, args: ["cat", "/inputs/code/train.py"]}}
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED", job_log(run, "clone")
+    assert "print('first')" in job_log(run, "use")
+
+
+def test_a_missing_string_output_fails_the_job_naming_it(world):
+    run = world.submit(
+        """
+        jobs:
+          quiet:
+            uses: container@v1
+            with: {image: bash:5, args: ["true"]}
+            outputs:
+              answer: {type: string}
+        """
+    )
+    run = wait_for_run(run)
+
+    quiet = run.jobs.get(name="quiet")
+    assert quiet.phase == "FAILED"
+    assert 'the string output "answer" is missing' in quiet.message
+
+
+def test_a_too_large_string_output_fails_the_job_and_commits_nothing(world):
+    world.dataset("side")
+    run = world.submit(
+        """
+        jobs:
+          chatty:
+            uses: script@v1
+            with:
+              image: bash:5
+              script: |-
+                head -c 70000 /dev/zero | tr '\\0' x > /outputs/answer
+                echo data > /outputs/side/file.txt
+            outputs:
+              answer: {type: string}
+              side: {type: dataset, with: {ref: side}}
+        """
+    )
+    run = wait_for_run(run)
+
+    chatty = run.jobs.get(name="chatty")
+    assert chatty.phase == "FAILED"
+    assert "70000 bytes" in chatty.message and "64 KiB" in chatty.message
+    assert not DatasetVersion.objects.filter(dataset__name="side").exists()
+
+
+def test_a_secret_echoed_by_a_job_shows_as_stars(world):
+    world.secret("token", "s3cr3t-t0ken-value")
+    run = world.submit(
+        """
+        jobs:
+          leak:
+            env:
+              TOKEN: secret:token
+            uses: container@v1
+            with: {image: bash:5, args: ["bash", "-c", "echo token=$TOKEN; echo $TOKEN | rev"]}
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED"
+    log = job_log(run, "leak")
+    assert "token=***" in log
+    assert "s3cr3t-t0ken-value" not in log
+    assert "s3cr3t-t0ken-value" not in json.dumps(run_status_document(run))
+
+
+def test_s3_download_copies_a_prefix_from_an_s3_compatible_server(world):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from gradient.private_redis import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local-key",
+            aws_secret_access_key="local-secret",
+        )
+        client.create_bucket(Bucket="models")
+        client.put_object(Bucket="models", Key="resnet/weights.bin", Body=b"\x00\x01weights")
+        client.put_object(Bucket="models", Key="resnet/config/params.json", Body=b"{}")
+        client.put_object(Bucket="models", Key="other/ignored.txt", Body=b"no")
+        world.dataset("weights")
+        world.secret("s3-secret", "local-secret")
+
+        run = world.submit(
+            f"""
+            jobs:
+              fetch:
+                uses: s3-download@v1
+                with:
+                  url: s3://models/resnet/
+                  access-key: local-key
+                  secret-access-key: secret:s3-secret
+                  region: us-east-1
+                  endpoint: {endpoint}
+                outputs:
+                  weights: {{type: dataset, with: {{ref: weights}}}}
+            """
+        )
+        run = wait_for_run(run)
+    finally:
+        server.stop()
+
+    assert run.phase == "SUCCEEDED", job_log(run, "fetch")
+    version = DatasetVersion.objects.get(dataset__name="weights")
+    folder = Path(version.storage_location)
+    assert (folder / "weights.bin").read_bytes() == b"\x00\x01weights"
+    assert (folder / "config" / "params.json").read_text() == "{}"
+    assert not (folder / "ignored.txt").exists()
+    assert version.file_count == 2
+    assert "downloaded 2 objects" in job_log(run, "fetch")
+
+
+def test_create_model_registers_a_model_from_a_dataset(world):
+    from workflows.models import Model
+
+    world.dataset("trained", {"model.onnx": b"onnx-bytes"})
+    run = world.submit(
+        """
+        jobs:
+          register:
+            uses: create-model@v1
+            with: {name: digits, type: ONNX}
+            inputs:
+              model: {type: dataset, with: {ref: trained}}
+            outputs:
+              model-id: {type: string}
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED", job_log(run, "register")
+    model = Model.objects.get()
+    assert (model.name, model.model_type) == ("digits", "ONNX")
+    assert model.dataset_version.dataset.name == "trained"
+    assert run.jobs.get(name="register").outputs == {"model-id": {"value": model.id}}
+
+
+def test_run_spec_submits_waits_and_prints_the_status_with_logs(world, tmp_path, capsys):
+    from django.core.management import call_command
+
+    spec = tmp_path / "greet.yaml"
+    spec.write_text(
+        "jobs:\n  hello:\n    uses: container@v1\n"
+        '    with: {image: bash:5, args: ["echo", "hello from run_spec"]}\n'
+    )
+
+    call_command(
+        "run_spec", str(spec), "--project", world.project.handle, "--wait", "--json", "--logs"
+    )
+
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"]["phase"] == "SUCCEEDED"
+    assert document["status"]["jobs"]["hello"]["phase"] == "SUCCEEDED"
+    assert "hello from run_spec" in document["logs"]["hello"]
+    assert world.project.workflows.get().name == "greet"
+
+
+def test_run_spec_exits_1_for_a_failed_run_and_for_an_invalid_spec(world, tmp_path, capsys):
+    from django.core.management import call_command
+
+    failing = tmp_path / "fail.yaml"
+    failing.write_text(
+        'jobs:\n  no:\n    uses: container@v1\n    with: {image: x, args: ["false"]}\n'
+    )
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text("jobs:\n  a:\n    uses: container@v1\n    nedds: [b]\n")
+
+    with pytest.raises(SystemExit) as failed:
+        call_command("run_spec", str(failing), "--project", world.project.handle, "--wait")
+    assert failed.value.code == 1
+    assert "no: FAILED (exited with code 1)" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit) as refused:
+        call_command("run_spec", str(invalid), "--project", world.project.handle)
+    assert refused.value.code == 1
+    assert "spec 4:5 jobs.a.nedds:" in capsys.readouterr().err
+
+
+def test_the_demo_workflows_of_make_run_succeed(transactional_db, worker, tmp_path):
+    from runs.services import run_submit
+    from workflows.demo import demo_setup
+    from workflows.models import Workflow
+
+    user, created = demo_setup(password_file=tmp_path / "password")
+    assert created and demo_setup(password_file=tmp_path / "password") == (user, False)
+
+    for workflow in Workflow.objects.filter(project__team__memberships__user=user):
+        run = wait_for_run(run_submit(workflow=workflow, spec_text=None, user=user))
+        assert run.phase == "SUCCEEDED", (workflow.name, phases(run))
+    assert "***: 12 distinct words" in job_log(run, "report")

@@ -1,0 +1,320 @@
+"""run_submit, the one way a run comes to exist: all checked up front, nothing half-written."""
+
+import pytest
+from django.utils import timezone
+
+from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.selectors import run_status_document
+from runs.services import SubmissionError, run_rerun, run_submit
+from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
+from workflows.models import Dataset, DatasetVersion, Secret, WorkflowSpec
+from workflows.services import secret_set
+
+# `report` comes first in the text but needs `prepare`: jobs are stored in run order.
+SPEC = """\
+inputs:
+  raw:
+    type: dataset
+    with:
+      ref: raw
+  greeting:
+    type: string
+    with:
+      value: hello
+jobs:
+  report:
+    needs: [prepare]
+    uses: script@v1
+    with:
+      image: bash:5
+      script: cat /inputs/listing/files.txt
+    inputs:
+      listing: prepare.outputs.listing
+  prepare:
+    uses: container@v1
+    with:
+      image: bash:5
+      args: ["bash", "-c", "ls /inputs/raw > /outputs/listing/files.txt"]
+    inputs:
+      raw: workflow.inputs.raw
+    outputs:
+      listing:
+        type: dataset
+        with:
+          ref: listings
+    env:
+      TOKEN: secret:api-token
+"""
+TOKEN_LINE = SPEC.splitlines().index("      TOKEN: secret:api-token") + 1
+LISTINGS_LINE = SPEC.splitlines().index("          ref: listings") + 1
+
+
+@pytest.fixture
+def project(team):
+    return ProjectFactory(team=team)
+
+
+@pytest.fixture
+def cluster(team):
+    return ClusterFactory(team=team, handle="local")
+
+
+@pytest.fixture
+def workflow(project):
+    return WorkflowFactory(project=project)
+
+
+def _dataset(project, name: str, *versions: str) -> Dataset:
+    dataset = Dataset.objects.create(project=project, name=name)
+    for version in versions:
+        DatasetVersion.objects.create(
+            dataset=dataset, version=version, is_committed=True, committed=timezone.now()
+        )
+    return dataset
+
+
+@pytest.fixture
+def ready(project, cluster, workflow):
+    """Everything SPEC needs: its datasets (raw with two versions) and its secret."""
+    _dataset(project, "raw", "v1", "v2")
+    _dataset(project, "listings")
+    secret_set(team=project.team, scope=Secret.Scope.TEAM, name="api-token", value="t0ken")
+    return workflow
+
+
+def _counts() -> tuple[int, int, int]:
+    return Run.objects.count(), JobRun.objects.count(), WorkflowSpec.objects.count()
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    started = []
+    monkeypatch.setattr("runs.services._enqueue_start", started.append)
+    return started
+
+
+@pytest.mark.django_db
+class TestValidSubmission:
+    def test_creates_the_run_and_its_jobs_pending_in_run_order(self, ready, owner, enqueued):
+        run = run_submit(workflow=ready, spec_text=SPEC, user=owner)
+
+        run.refresh_from_db()
+        assert run.phase == RunPhase.PENDING
+        assert run.spec.text == SPEC
+        assert run.created_by == owner
+        assert run.cluster.handle == "local"
+        jobs = list(run.jobs.order_by("position"))
+        assert [(job.name, job.position, job.phase) for job in jobs] == [
+            ("prepare", 0, JobPhase.PENDING),
+            ("report", 1, JobPhase.PENDING),
+        ]
+
+    def test_runs_are_numbered_per_workflow(self, ready, project, enqueued):
+        other = WorkflowFactory(project=project)
+
+        numbers = [run_submit(workflow=ready, spec_text=SPEC).number for _ in range(3)]
+        other_number = run_submit(workflow=other, spec_text=SPEC).number
+
+        assert numbers == [1, 2, 3]
+        assert other_number == 1
+
+    def test_a_dataset_input_without_version_is_pinned_to_the_latest_committed_one(
+        self, ready, project, enqueued
+    ):
+        DatasetVersion.objects.create(dataset=Dataset.objects.get(name="raw"), version="v3")
+
+        run = run_submit(workflow=ready, spec_text=SPEC)
+
+        pinned = run.resolved_inputs["workflow"]["raw"]["dataset"]
+        assert pinned["id"] == "raw:v2"
+        status_inputs = run_status_document(run)["status"]["inputs"]
+        assert status_inputs["raw"] == {"dataset": {"id": "raw:v2"}, "with": {"ref": "raw"}}
+        assert status_inputs["greeting"] == {"value": "hello", "with": {"value": "hello"}}
+
+    def test_run_time_inputs_override_the_defaults(self, ready, enqueued):
+        run = run_submit(
+            workflow=ready,
+            spec_text=SPEC,
+            inputs={"inputs": {"raw": {"id": "raw:v1"}, "greeting": {"value": "hi"}}},
+        )
+
+        assert run.resolved_inputs["workflow"]["raw"]["dataset"]["id"] == "raw:v1"
+        assert run.resolved_inputs["workflow"]["greeting"]["with"] == {"value": "hi"}
+        assert run.inputs == {"raw": {"id": "raw:v1"}, "greeting": {"value": "hi"}}
+
+    def test_the_first_run_makes_its_spec_the_workflows_default(self, ready, enqueued):
+        run_submit(workflow=ready, spec_text=SPEC)
+
+        ready.refresh_from_db()
+        assert ready.default_spec.text == SPEC
+
+
+@pytest.mark.django_db
+class TestSecrets:
+    def test_a_missing_secret_is_an_error_at_the_line_of_its_use(
+        self, project, cluster, workflow, enqueued
+    ):
+        _dataset(project, "raw", "v1")
+        _dataset(project, "listings")
+        before = _counts()
+
+        with pytest.raises(SubmissionError) as caught:
+            run_submit(workflow=workflow, spec_text=SPEC)
+
+        (error,) = caught.value.errors
+        assert error.path == "jobs.prepare.env.TOKEN"
+        assert error.line == TOKEN_LINE
+        assert '"api-token"' in error.message
+        assert _counts() == before
+        assert enqueued == []
+
+    @pytest.mark.parametrize(
+        ("scopes", "expected"),
+        [
+            (("team", "cluster", "project"), "project"),
+            (("team", "cluster"), "cluster"),
+            (("team",), "team"),
+            (("cluster", "project"), "project"),
+        ],
+    )
+    def test_precedence_is_project_then_cluster_then_team(self, project, cluster, scopes, expected):
+        from workflows.selectors import secret_values, secrets_resolve
+
+        for scope in scopes:
+            secret_set(
+                team=project.team,
+                scope=scope,
+                name="api-token",
+                value=f"from-{scope}",
+                project=project,
+                cluster=cluster,
+            )
+
+        chosen = secrets_resolve(project=project, cluster=cluster, names=["api-token"])
+
+        assert chosen["api-token"].scope == expected
+        assert secret_values(project=project, cluster=cluster, names=["api-token"]) == {
+            "api-token": f"from-{expected}"
+        }
+
+    def test_a_cluster_secret_of_another_cluster_does_not_count(
+        self, project, cluster, workflow, team, enqueued
+    ):
+        _dataset(project, "raw", "v1")
+        _dataset(project, "listings")
+        elsewhere = ClusterFactory(team=team)
+        secret_set(
+            team=team, scope=Secret.Scope.CLUSTER, name="api-token", value="x", cluster=elsewhere
+        )
+
+        with pytest.raises(SubmissionError, match="api-token"):
+            run_submit(workflow=workflow, spec_text=SPEC)
+
+
+@pytest.mark.django_db
+class TestNothingIsCreatedWhenRefused:
+    def test_an_unknown_output_dataset_is_an_error_at_its_ref_line(
+        self, project, cluster, workflow, enqueued
+    ):
+        _dataset(project, "raw", "v1")
+        secret_set(team=project.team, scope="team", name="api-token", value="t0ken")
+        before = _counts()
+
+        with pytest.raises(SubmissionError) as caught:
+            run_submit(workflow=workflow, spec_text=SPEC)
+
+        (error,) = caught.value.errors
+        assert error.path == "jobs.prepare.outputs.listing.with.ref"
+        assert error.line == LISTINGS_LINE
+        assert "listings" in error.message
+        assert _counts() == before
+
+    def test_an_invalid_spec_reports_every_error_and_creates_nothing(self, ready, enqueued):
+        broken = SPEC.replace("needs: [prepare]", "needs: [prepair]").replace(
+            "uses: script@v1", "uses: scirpt@v1"
+        )
+        before = _counts()
+
+        with pytest.raises(SubmissionError) as caught:
+            run_submit(workflow=ready, spec_text=broken)
+
+        assert caught.value.status == 400
+        assert caught.value.document == "spec"
+        assert len(caught.value.errors) >= 2
+        assert all(error.line > 1 for error in caught.value.errors)
+        assert _counts() == before
+        ready.refresh_from_db()
+        assert ready.default_spec is None
+        assert enqueued == []
+
+    @pytest.mark.parametrize(
+        "inputs",
+        [
+            {"inputs": {"raw": {"value": 3}}},
+            {"inputs": {"nope": {"value": "x"}}},
+            "inputs: [1, 2",
+            '{"inputs": {"raw": {"id": "raw:v9"}}}',
+        ],
+    )
+    def test_an_invalid_inputs_document_creates_nothing(self, ready, inputs, enqueued):
+        before = _counts()
+
+        with pytest.raises(SubmissionError) as caught:
+            run_submit(workflow=ready, spec_text=SPEC, inputs=inputs)
+
+        assert caught.value.document == "inputs"
+        assert caught.value.errors
+        assert _counts() == before
+
+    def test_a_spec_over_the_limit_is_refused_with_413(self, ready, settings):
+        settings.SPEC_MAX_BYTES = 1024
+        before = _counts()
+
+        with pytest.raises(SubmissionError) as caught:
+            run_submit(workflow=ready, spec_text=SPEC + "#" * 1024)
+
+        assert caught.value.status == 413
+        assert _counts() == before
+
+    def test_an_unknown_cluster_is_refused(self, ready):
+        with pytest.raises(SubmissionError, match="no cluster"):
+            run_submit(workflow=ready, spec_text=SPEC, cluster_id="gpu-farm")
+
+        assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+class TestRerunAndQueueing:
+    def test_a_rerun_is_run_2_with_the_same_spec_and_inputs(self, ready, owner, enqueued):
+        first = run_submit(
+            workflow=ready, spec_text=SPEC, inputs={"inputs": {"greeting": {"value": "hi"}}}
+        )
+
+        second = run_rerun(run=first, user=owner)
+
+        assert second.number == 2
+        assert second.spec_id == first.spec_id
+        assert second.inputs == first.inputs
+        assert second.rerun_of == first
+        assert second.reason == Run.Reason.RERUN
+        assert list(second.jobs.values_list("name", flat=True)) == ["prepare", "report"]
+
+    def test_the_run_is_queued_only_when_the_transaction_commits(
+        self, ready, enqueued, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            run = run_submit(workflow=ready, spec_text=SPEC)
+            assert enqueued == []
+
+        assert len(callbacks) == 1
+        assert enqueued == [run.id]
+
+    def test_a_refused_submission_queues_nothing(
+        self, ready, enqueued, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            with pytest.raises(SubmissionError):
+                run_submit(workflow=ready, spec_text="jobs: {}\nsteps: []\n")
+
+        assert callbacks == []
+        assert enqueued == []

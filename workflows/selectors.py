@@ -1,0 +1,380 @@
+"""Reads for teams, projects, workflows, secrets and datasets, always scoped to a user."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path, PurePosixPath
+
+from django.db.models import F, Prefetch, QuerySet
+
+from workflows.models import (
+    Cluster,
+    Dataset,
+    DatasetVersion,
+    Membership,
+    Project,
+    Secret,
+    Team,
+    Workflow,
+)
+from workflows.secret_values import decrypt_value
+
+
+def teams_of(user) -> QuerySet[Team]:
+    return Team.objects.filter(memberships__user=user).distinct()
+
+
+def role_in(user, team_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
+    )
+
+
+def is_owner(user, team_id: int) -> bool:
+    return role_in(user, team_id) == Membership.Role.OWNER
+
+
+def projects_of(user) -> QuerySet[Project]:
+    return Project.objects.filter(team__memberships__user=user).select_related("team")
+
+
+def workflows_of(user) -> QuerySet[Workflow]:
+    return Workflow.objects.filter(project__team__memberships__user=user).select_related(
+        "project", "project__team", "default_spec"
+    )
+
+
+def clusters_of(user) -> QuerySet[Cluster]:
+    return Cluster.objects.filter(team__memberships__user=user)
+
+
+def datasets_of(user) -> QuerySet[Dataset]:
+    return Dataset.objects.filter(project__team__memberships__user=user).select_related("project")
+
+
+def cluster_for_run(*, team: Team, cluster_id: str | None) -> Cluster | None:
+    """The team's cluster named by handle (or numeric id); the local one when none is named."""
+    handle = cluster_id or "local"
+    queryset = Cluster.objects.filter(team=team)
+    found = queryset.filter(handle=handle).first()
+    if found is None and handle.isdigit():
+        found = queryset.filter(pk=int(handle)).first()
+    return found
+
+
+def _secret_candidates(*, project: Project, cluster: Cluster | None, names) -> QuerySet[Secret]:
+    from django.db.models import Q
+
+    scope = Q(scope=Secret.Scope.PROJECT, project=project) | Q(
+        scope=Secret.Scope.TEAM, team_id=project.team_id
+    )
+    if cluster is not None:
+        scope |= Q(scope=Secret.Scope.CLUSTER, cluster=cluster)
+    return Secret.objects.filter(scope, name__in=list(names))
+
+
+_PRECEDENCE = {Secret.Scope.PROJECT: 0, Secret.Scope.CLUSTER: 1, Secret.Scope.TEAM: 2}
+
+
+def secrets_resolve(*, project: Project, cluster: Cluster | None, names) -> dict[str, Secret]:
+    """For each name, the secret that applies: project over cluster over team."""
+    chosen: dict[str, Secret] = {}
+    for secret in _secret_candidates(project=project, cluster=cluster, names=names):
+        current = chosen.get(secret.name)
+        if current is None or _PRECEDENCE[secret.scope] < _PRECEDENCE[current.scope]:
+            chosen[secret.name] = secret
+    return chosen
+
+
+def secret_values(*, project: Project, cluster: Cluster | None, names) -> dict[str, str]:
+    """Decrypted values for a job about to run; never for an API answer."""
+    if not names:
+        return {}
+    resolved = secrets_resolve(project=project, cluster=cluster, names=names)
+    return {name: decrypt_value(secret.ciphertext) for name, secret in resolved.items()}
+
+
+class DatasetRefError(LookupError):
+    """A dataset reference that does not name a usable dataset version."""
+
+
+def dataset_find(*, project: Project, ref: str) -> Dataset:
+    """The project's dataset named `ref` (or with that id); the namespace must be this team's."""
+    name = ref.split(":", 1)[0]
+    if "/" in name:
+        namespace, name = name.split("/", 1)
+        if namespace != project.team.handle:
+            raise DatasetRefError(
+                f'"{ref}": the namespace "{namespace}" is not this team\'s '
+                f'("{project.team.handle}")'
+            )
+    dataset = Dataset.objects.filter(project=project, name=name).first()
+    if dataset is None:
+        dataset = Dataset.objects.filter(project__team=project.team_id, pk=name).first()
+    if dataset is None:
+        raise DatasetRefError(
+            f'there is no dataset "{name}" in project "{project.name}"; create it first'
+        )
+    return dataset
+
+
+def dataset_version_resolve(*, project: Project, ref: str) -> DatasetVersion:
+    """The committed version a ref names; without a version, the latest committed one."""
+    dataset = dataset_find(project=project, ref=ref)
+    version = ref.split(":", 1)[1] if ":" in ref else None
+    versions = DatasetVersion.objects.filter(dataset=dataset, is_committed=True)
+    if version:
+        found = versions.filter(version=version).select_related("dataset").first()
+        if found is None:
+            raise DatasetRefError(f'dataset "{dataset.name}" has no committed version "{version}"')
+        return found
+    latest = versions.select_related("dataset").order_by("-committed", "-id").first()
+    if latest is None:
+        raise DatasetRefError(
+            f'dataset "{dataset.name}" has no committed version yet; upload files or run a job '
+            "that outputs it"
+        )
+    return latest
+
+
+def default_team_of(user) -> Team | None:
+    """The team a client acts in when it names none (the gradient CLI never does).
+
+    The first team the user owns, as `services.personal_team` picks it, else the
+    first team they are a member of; None for a user in no team.
+    """
+    memberships = Membership.objects.filter(user=user).select_related("team")
+    membership = (
+        memberships.filter(role=Membership.Role.OWNER).order_by("id").first()
+        or memberships.order_by("id").first()
+    )
+    return membership.team if membership else None
+
+
+def cluster_of(user, handle: str) -> Cluster | None:
+    """The user's cluster with this handle, preferring their default team's.
+
+    Handles are unique only within a team (every team has a "local" one), so
+    the team the user acts in by default wins over their other teams.
+    """
+    candidates = list(clusters_of(user).filter(handle=handle).select_related("team"))
+    if len(candidates) > 1:
+        team_id = getattr(default_team_of(user), "id", None)
+        candidates.sort(key=lambda cluster: (cluster.team_id != team_id, cluster.id))
+    return candidates[0] if candidates else None
+
+
+def secret_names(
+    *, team: Team, scope: str, project: Project | None = None, cluster: Cluster | None = None
+) -> list[str]:
+    """Names of the secrets at one scope, sorted; values are never read here."""
+    secrets = Secret.objects.filter(team=team, scope=scope)
+    if scope == Secret.Scope.PROJECT:
+        secrets = secrets.filter(project=project)
+    elif scope == Secret.Scope.CLUSTER:
+        secrets = secrets.filter(cluster=cluster)
+    return list(secrets.order_by("name").values_list("name", flat=True))
+
+
+def _as_int(value: object) -> int | None:
+    """An id from a URL or query string, or None when it cannot be one."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def _as_uuid(value: object) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def team_list(*, user) -> QuerySet[Team]:
+    """The user's teams, each annotated with `role`, the user's role in it."""
+    return (
+        Team.objects.filter(memberships__user=user)
+        .annotate(role=F("memberships__role"))
+        .order_by("name", "id")
+    )
+
+
+def team_get(*, user, team_id: object) -> Team | None:
+    """One of the user's teams (with `role` and its memberships), or None."""
+    pk = _as_int(team_id)
+    if pk is None:
+        return None
+    members = Membership.objects.select_related("user").order_by("user__username")
+    return (
+        team_list(user=user)
+        .prefetch_related(Prefetch("memberships", queryset=members, to_attr="member_list"))
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def project_list(*, user, team_id: object = None) -> QuerySet[Project]:
+    """Projects of the user's teams (optionally one team's), annotated with the user's `role`."""
+    queryset = (
+        Project.objects.filter(team__memberships__user=user)
+        .annotate(role=F("team__memberships__role"))
+        .order_by("name", "id")
+    )
+    if team_id is not None:
+        queryset = queryset.filter(team_id=_as_int(team_id))
+    return queryset
+
+
+def project_get(*, user, project_id: object) -> Project | None:
+    pk = _as_int(project_id)
+    if pk is None:
+        return None
+    return project_list(user=user).select_related("team").filter(pk=pk).first()
+
+
+def workflow_list(*, user, project_id: object = None) -> QuerySet[Workflow]:
+    """Workflows the user can see (optionally one project's), with the user's `role`.
+
+    The default spec's text is not loaded: lists only say whether there is one.
+    """
+    queryset = (
+        Workflow.objects.filter(project__team__memberships__user=user)
+        .annotate(role=F("project__team__memberships__role"))
+        .select_related("created_by")
+        .order_by("name", "id")
+    )
+    if project_id is not None:
+        queryset = queryset.filter(project_id=_as_int(project_id))
+    return queryset
+
+
+def workflow_get(*, user, workflow_id: object) -> Workflow | None:
+    """A workflow the user can see, with its project and team, or None."""
+    pk = _as_uuid(workflow_id)
+    if pk is None:
+        return None
+    return workflow_list(user=user).select_related("project", "project__team").filter(pk=pk).first()
+
+
+def workflow_default_spec_get(*, user, workflow_id: object) -> Workflow | None:
+    """Like workflow_get, with the default spec's text loaded."""
+    pk = _as_uuid(workflow_id)
+    if pk is None:
+        return None
+    return workflow_list(user=user).select_related("default_spec").filter(pk=pk).first()
+
+
+def dataset_list(*, user, project_id: object = None) -> QuerySet[Dataset]:
+    """Datasets the user can see (optionally one project's), with the user's `role`."""
+    queryset = (
+        Dataset.objects.filter(project__team__memberships__user=user)
+        .annotate(role=F("project__team__memberships__role"))
+        .order_by("name", "id")
+    )
+    if project_id is not None:
+        queryset = queryset.filter(project_id=_as_int(project_id))
+    return queryset
+
+
+def dataset_get(*, user, dataset_id: object) -> Dataset | None:
+    """A dataset the user can see, its versions (newest first) in `version_list`, or None."""
+    if not isinstance(dataset_id, str):
+        return None
+    versions = DatasetVersion.objects.order_by("-created", "-id")
+    return (
+        dataset_list(user=user)
+        .select_related("project")
+        .prefetch_related(Prefetch("versions", queryset=versions, to_attr="version_list"))
+        .filter(pk=dataset_id)
+        .first()
+    )
+
+
+def dataset_version_get(*, user, dataset_id: object, version: str) -> DatasetVersion | None:
+    """A committed version of a dataset the user can see, or None."""
+    if not isinstance(dataset_id, str):
+        return None
+    return (
+        DatasetVersion.objects.filter(
+            dataset_id=dataset_id,
+            dataset__project__team__memberships__user=user,
+            version=version,
+            is_committed=True,
+        )
+        .select_related("dataset")
+        .first()
+    )
+
+
+def dataset_version_files(version: DatasetVersion) -> list[dict]:
+    """Every regular file of a committed version: {path, size}, sorted by path."""
+    root = Path(version.storage_location)
+    files = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if path.is_file() and not path.is_symlink():
+                files.append(
+                    {"path": path.relative_to(root).as_posix(), "size": path.stat().st_size}
+                )
+    return sorted(files, key=lambda entry: entry["path"])
+
+
+def dataset_version_file(version: DatasetVersion, path: str) -> Path | None:
+    """The file at `path` inside the version, or None when there is none.
+
+    Anything that leads outside the version's folder (`..`, an absolute path,
+    a symlink a job wrote) counts as no file.
+    """
+    root = Path(version.storage_location).resolve()
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if not parts or any(part in {"..", "/"} for part in parts):
+        return None
+    candidate = root.joinpath(*parts)
+    if candidate.is_symlink() or not candidate.is_file():
+        return None
+    resolved = candidate.resolve()
+    return resolved if resolved.is_relative_to(root) else None
+
+
+def cluster_list(*, user, team_id: object = None) -> QuerySet[Cluster]:
+    """Clusters of the user's teams (optionally one team's), with the user's `role`."""
+    queryset = (
+        Cluster.objects.filter(team__memberships__user=user)
+        .annotate(role=F("team__memberships__role"))
+        .order_by("name", "id")
+    )
+    if team_id is not None:
+        queryset = queryset.filter(team_id=_as_int(team_id))
+    return queryset
+
+
+def cluster_get(*, user, cluster_id: object) -> Cluster | None:
+    pk = _as_int(cluster_id)
+    if pk is None:
+        return None
+    return cluster_list(user=user).select_related("team").filter(pk=pk).first()
+
+
+def secret_list(
+    *, scope: str, team: Team, project: Project | None = None, cluster: Cluster | None = None
+) -> QuerySet[Secret]:
+    """The secrets set at one scope, by name. Callers show names and times, never values."""
+    queryset = Secret.objects.filter(scope=scope, team=team).defer("ciphertext")
+    if scope == Secret.Scope.PROJECT:
+        queryset = queryset.filter(project=project)
+    elif scope == Secret.Scope.CLUSTER:
+        queryset = queryset.filter(cluster=cluster)
+    return queryset.order_by("name")
+
+
+def workflow_visible(*, user, workflow_id: object) -> uuid.UUID | None:
+    """The workflow's id when the user can see it, else None: an access check and nothing more."""
+    pk = _as_uuid(workflow_id)
+    if pk is None:
+        return None
+    visible = Workflow.objects.filter(pk=pk, project__team__memberships__user=user).exists()
+    return pk if visible else None
