@@ -39,11 +39,16 @@ def secret_mask(values) -> re.Pattern | None:
     return re.compile("|".join(re.escape(piece) for piece in ordered))
 
 
-def clean_line(text: str, mask: re.Pattern | None) -> str:
+# What is kept of a line still being written; UTF-8 takes up to 4 bytes a character.
+MAX_PARTIAL_BYTES = MAX_LINE_CHARS * 4
+
+
+def clean_line(text: str, mask: re.Pattern | None, dropped: int = 0) -> str:
+    """The line masked and, past MAX_LINE_CHARS, cut with a marker saying how much went."""
     if mask is not None:
         text = mask.sub(MASK, text)
-    if len(text) > MAX_LINE_CHARS:
-        cut = len(text) - MAX_LINE_CHARS
+    if len(text) > MAX_LINE_CHARS or dropped:
+        cut = max(len(text) - MAX_LINE_CHARS, 0) + dropped
         text = f"{text[:MAX_LINE_CHARS]} … [line cut: {cut} more characters]"
     return text
 
@@ -63,6 +68,7 @@ class LogWriter:
         self.mask = secret_mask(secret_values)
         self.pending: list[list[str]] = []
         self.partial = b""
+        self.dropped = 0
         self.last_flush = time.monotonic()
         self.lines_written = 0
 
@@ -70,29 +76,37 @@ class LogWriter:
         """Mask these secret values in every line from now on."""
         self.mask = secret_mask(values)
 
-    def line(self, text: str) -> None:
+    def line(self, text: str, dropped: int = 0) -> None:
         """Add one line of text (our own messages, or a decoded line of output)."""
-        self.pending.append([_now(), clean_line(text, self.mask)])
+        self.pending.append([_now(), clean_line(text, self.mask, dropped)])
         if len(self.pending) >= BATCH_LINES:
             self.flush()
 
     def feed(self, data: bytes) -> None:
-        """Add raw output; complete lines are kept, a trailing partial line waits for more."""
-        data = self.partial + data
-        *complete, self.partial = data.split(b"\n")
-        if len(self.partial) > MAX_LINE_CHARS * 4:
-            complete.append(self.partial)
-            self.partial = b""
+        """Add raw output; complete lines are kept, a trailing partial line waits for more.
+
+        Of a line longer than we keep, only its start stays in memory; the
+        rest is counted, so the stored line says how much was cut.
+        """
+        *complete, rest = (self.partial + data).split(b"\n")
         for raw in complete:
-            self.line(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
+            self._emit(raw)
+        if len(rest) > MAX_PARTIAL_BYTES:
+            self.dropped += len(rest) - MAX_PARTIAL_BYTES
+            rest = rest[:MAX_PARTIAL_BYTES]
+        self.partial = rest
+
+    def _emit(self, raw: bytes) -> None:
+        self.line(raw.rstrip(b"\r").decode("utf-8", errors="replace"), self.dropped)
+        self.dropped = 0
 
     def flush_if_due(self) -> None:
         if self.pending and time.monotonic() - self.last_flush >= BATCH_SECONDS:
             self.flush()
 
     def close(self) -> None:
-        if self.partial:
-            self.line(self.partial.decode("utf-8", errors="replace"))
+        if self.partial or self.dropped:
+            self._emit(self.partial)
             self.partial = b""
         self.flush()
 

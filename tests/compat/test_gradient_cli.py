@@ -309,3 +309,46 @@ def test_clusters_list(gradient, user_and_key):
     cluster = Cluster.objects.get(team=personal_team(user_and_key[0]))
     listed = gradient("clusters", "list")
     assert f"| {cluster.handle} | {cluster.name} | Local engine |" in listed.out
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_a_run_executed_by_a_worker_finishes_and_shows_its_logs(
+    gradient_executable, live_server, user_and_key, workflow, tmp_path
+):
+    from tests.processes import celery_worker
+    from tests.runs.engine_helpers import wait_for_run
+
+    gradient = Gradient(
+        gradient_executable, f"{live_server.url}/gradient", user_and_key[1], tmp_path
+    )
+    spec_file, inputs_file = tmp_path / "spec.yaml", tmp_path / "inputs.yaml"
+    spec_file.write_text(SPEC)
+    inputs_file.write_text(INPUTS)
+
+    with celery_worker(log_path=tmp_path / "worker.log"):
+        gradient(
+            "workflows",
+            "run",
+            "--id",
+            str(workflow.id),
+            "--path",
+            str(spec_file),
+            "--inputPath",
+            str(inputs_file),
+        )
+        run = wait_for_run(Run.objects.get(workflow=workflow))
+
+    assert run.phase == "SUCCEEDED"
+    document = gradient(
+        "workflows", "get", "--id", str(workflow.id), "--show-runs", "--run", "1"
+    ).json()
+    assert document["status"]["phase"] == "SUCCEEDED"
+    assert document["status"]["jobs"]["hello"]["phase"] == "SUCCEEDED"
+    assert document["status"]["finished"] is not None
+    runs = gradient("workflows", "get", "--id", str(workflow.id), "--show-runs")
+    assert "| SUCCEEDED |" in runs.out
+    logs = gradient("workflows", "logs", "--id", str(workflow.id), "--run", "1")
+    assert "Job Name: hello" in logs.out
+    assert "| hello from the CLI" in logs.out
+    assert "| PSEOF" in logs.out
+    assert logs.out.index("hello from the CLI") < logs.out.index("PSEOF")

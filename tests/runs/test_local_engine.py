@@ -466,3 +466,52 @@ def test_the_demo_workflows_of_make_run_succeed(transactional_db, worker, tmp_pa
         run = wait_for_run(run_submit(workflow=workflow, spec_text=None, user=user))
         assert run.phase == "SUCCEEDED", (workflow.name, phases(run))
     assert "***: 12 distinct words" in job_log(run, "report")
+
+
+def test_jobs_reach_the_network_unless_the_cluster_turns_it_off(world):
+    from urllib.parse import urlparse
+
+    from workflows.models import Cluster
+
+    redis_port = urlparse(settings.REDIS_URL).port
+    probe = f"""
+        jobs:
+          probe:
+            uses: container@v1
+            with:
+              image: bash:5
+              args: ["bash", "-c", "echo > /dev/tcp/127.0.0.1/{redis_port} && echo reached"]
+        """
+    allowed = wait_for_run(world.submit(probe))
+    assert allowed.phase == "SUCCEEDED"
+    assert "reached" in job_log(allowed, "probe")
+
+    Cluster.objects.filter(team=world.team, handle="local").update(allow_network=False)
+    isolated = wait_for_run(world.submit(probe))
+    assert isolated.phase == "FAILED"
+    assert "reached" not in job_log(isolated, "probe")
+
+
+def test_very_long_lines_are_cut_and_binary_output_breaks_nothing(world):
+    run = world.submit(
+        """
+        jobs:
+          noisy:
+            uses: script@v1
+            with:
+              image: bash:5
+              script: |-
+                head -c 100000 /dev/zero | tr '\\0' y; echo
+                printf 'bin\\xff\\xfe\\x00ary\\n'
+                echo after
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED"
+    lines = job_log(run, "noisy").splitlines()
+    long_line = next(line for line in lines if line.startswith("yyy"))
+    assert long_line.endswith("[line cut: 83616 more characters]")
+    assert len(long_line) < 17_000
+    assert any(line.startswith("bin\ufffd\ufffd") for line in lines)
+    assert lines[-1] == "after"

@@ -255,7 +255,10 @@ def job_execute(job_id: int) -> None:
         job_id=job_id, to=JobPhase.RUNNING, expected=JobPhase.PENDING, known=known
     ):
         return
-    job_run.refresh_from_db(fields=["phase", "attempt", "started", "heartbeat", "attempts"])
+    # The claim moved the job to its next attempt; mirror it instead of reading it back.
+    job_run.phase = JobPhase.RUNNING
+    job_run.attempt += 1
+    job_run.started = timezone.now()
     run = job_run.run
     job = spec_model(run).job(job_run.name)
     writer = LogWriter(job_run)
@@ -266,7 +269,8 @@ def job_execute(job_id: int) -> None:
         )
         writer.mask_values(secrets.values())
         writer.line(_intro(job))
-        upstream = {j.name: j for j in run.jobs.filter(name__in=job.upstream)}
+        producers = {i.source.job for i in job.inputs.values() if i.source.kind == "job"}
+        upstream = {j.name: j for j in run.jobs.filter(name__in=producers)} if producers else {}
         workspace = workspace_prepare(run=run, job_run=job_run, job=job, upstream=upstream)
         outcome = _run_attempt(job_run, job, workspace, writer, secrets)
         if outcome.ok:

@@ -10,6 +10,7 @@ files and other runs' data are simply not there.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ class SandboxUnavailable(RuntimeError):
     """bubblewrap is not installed; the message says how to install it."""
 
 
+@functools.cache
 def bwrap_path() -> str:
     found = shutil.which("bwrap")
     if not found:
