@@ -166,6 +166,11 @@ def run_dashboard() -> int:
             env,
         )
         supervisor.start(
+            "the Argo watcher",
+            [python, "manage.py", "argo_watch"],
+            env,
+        )
+        supervisor.start(
             "Daphne",
             [python, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "gradient.asgi:application"],
             env,

@@ -174,6 +174,21 @@ def _first_use_of_secret(spec: SpecModel, name: str) -> tuple:
     return ()
 
 
+def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
+    """On an Argo cluster, refuse what the cluster cannot run (an unknown instance type)."""
+    if cluster.kind != Cluster.Kind.ARGO:
+        return
+    from runs.engine.argo.compiler import compile_workflow
+    from runs.engine.argo.engine import cluster_config
+    from runs.engine.argo.manifest import CompileError
+
+    try:
+        compile_workflow(spec, cluster_config(cluster))
+    except CompileError as error:
+        problems = [(path, message, None) for path, message in error.problems]
+        raise SubmissionError(errors_at(spec_text, problems)) from None
+
+
 def _cluster(*, workflow: Workflow, cluster_id: str | None, spec: SpecModel) -> Cluster:
     chosen = cluster_id or spec.defaults.cluster_id or "local"
     cluster = cluster_for_run(team=workflow.project.team, cluster_id=chosen)
@@ -202,6 +217,7 @@ def run_prepare(
         workflow=workflow, spec_text=spec_text, spec=spec, values=run_inputs.values
     )
     _check_secrets(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
+    _check_cluster_fit(cluster=cluster, spec_text=spec_text, spec=spec)
     return ParsedSubmission(
         spec_text=spec_text, spec=spec, cluster=cluster, resolved_inputs=resolved
     )

@@ -11,8 +11,9 @@ from workflows.spec import parse_spec
 
 
 @functools.lru_cache(maxsize=64)
-def _parsed(spec_id: int) -> SpecModel:
-    text = WorkflowSpec.objects.values_list("text", flat=True).get(pk=spec_id)
+def _parsed(spec_id: int, sha256: str) -> SpecModel:
+    """Keyed by content as well as id: ids are reused after a rollback, content is not."""
+    text = WorkflowSpec.objects.values_list("text", flat=True).get(pk=spec_id, sha256=sha256)
     result = parse_spec(text)
     if result.spec is None:
         # Only valid specs are ever stored for runs; a failure here means the
@@ -22,4 +23,5 @@ def _parsed(spec_id: int) -> SpecModel:
 
 
 def spec_model(run: Run) -> SpecModel:
-    return _parsed(run.spec_id)
+    sha256 = WorkflowSpec.objects.values_list("sha256", flat=True).get(pk=run.spec_id)
+    return _parsed(run.spec_id, sha256)

@@ -61,7 +61,7 @@ class Project(models.Model):
         return self.name
 
 
-def _short_id() -> str:
+def short_id() -> str:
     """A Gradient-style short id: lowercase letters and digits, 15 characters."""
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(15))
@@ -186,7 +186,7 @@ class Secret(models.Model):
 class Dataset(models.Model):
     """A named, versioned collection of files in a project."""
 
-    id = models.CharField(primary_key=True, max_length=32, default=_short_id, editable=False)
+    id = models.CharField(primary_key=True, max_length=32, default=short_id, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -236,7 +236,7 @@ class DatasetVersion(models.Model):
 class Model(models.Model):
     """A model registered by `create-model@v1` from a dataset version."""
 
-    id = models.CharField(primary_key=True, max_length=32, default=_short_id, editable=False)
+    id = models.CharField(primary_key=True, max_length=32, default=short_id, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="models")
     name = models.CharField(max_length=200)
     model_type = models.CharField(max_length=20)

@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Dataset',
             fields=[
-                ('id', models.CharField(default=workflows.models._short_id, editable=False, max_length=32, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=workflows.models.short_id, editable=False, max_length=32, primary_key=True, serialize=False)),
                 ('name', models.CharField(max_length=200)),
                 ('description', models.TextField(blank=True)),
                 ('created', models.DateTimeField(auto_now_add=True)),
@@ -99,7 +99,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Model',
             fields=[
-                ('id', models.CharField(default=workflows.models._short_id, editable=False, max_length=32, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=workflows.models.short_id, editable=False, max_length=32, primary_key=True, serialize=False)),
                 ('name', models.CharField(max_length=200)),
                 ('model_type', models.CharField(max_length=20)),
                 ('created', models.DateTimeField(auto_now_add=True)),

@@ -14,6 +14,7 @@ from .actions import ACTIONS, Action, Param
 from .errors import SpecError
 from .locate import errors_at
 from .model import (
+    STRING_OUTPUT_MAX_BYTES,
     Defaults,
     InputSource,
     Job,
@@ -30,6 +31,7 @@ from .schema import spec_json_schema
 
 __all__ = [
     "ACTIONS",
+    "STRING_OUTPUT_MAX_BYTES",
     "Action",
     "Defaults",
     "InputSource",

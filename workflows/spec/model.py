@@ -17,6 +17,9 @@ from .graph import names_in
 T = TypeVar("T")
 
 ValueType = Literal["dataset", "string", "volume"]
+
+# A string output holds at most this much UTF-8 text, on every engine.
+STRING_OUTPUT_MAX_BYTES = 64 * 1024
 SourceKind = Literal["workflow", "job", "inline"]
 
 

@@ -19,9 +19,7 @@ from django.conf import settings
 from runs.models import JobRun, Run
 from workflows.models import DatasetVersion
 from workflows.services import staging_folder
-from workflows.spec import Job
-
-STRING_OUTPUT_MAX_BYTES = 64 * 1024
+from workflows.spec import STRING_OUTPUT_MAX_BYTES, Job
 
 
 class OutputError(Exception):

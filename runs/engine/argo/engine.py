@@ -1,0 +1,431 @@
+"""Running a run on Argo Workflows: submission and cancel.
+
+Submission (the ``run_start`` Celery task for a run on an Argo cluster) is
+safe to run twice: what it decides is written to ``Run.engine_state`` before
+anything is created, the Workflow's name is fixed by the run, and a Workflow
+that already exists for the run is adopted rather than created again.
+
+``Run.engine_state`` of an Argo run::
+
+    name, namespace, uid     the Workflow
+    secret                   the run's Kubernetes Secret (secret: values, literal credentials)
+    datasets                 job -> output -> {datasetId, version, versionId} reserved for it
+    models                   create-model job -> the id its model gets
+
+Everything after submission (phases, outputs, logs, dataset commits) is the
+watcher's (runs.engine.argo.watcher, ``manage.py argo_watch``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from kubernetes.client.exceptions import ApiException
+
+from runs.engine.argo import kube
+from runs.engine.argo.artifacts import ArtifactError, ArtifactStore
+from runs.engine.argo.compiler import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    RUN_LABEL,
+    ClusterConfig,
+    Compiled,
+    CompileError,
+    RunBinding,
+    compile_workflow,
+)
+from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.specs import spec_model
+from runs.transitions import JOB_FINAL, job_transition, run_transition
+from workflows.models import Cluster, DatasetVersion, short_id
+from workflows.secret_values import SecretUnreadable
+from workflows.selectors import DatasetRefError, dataset_find, secret_values
+from workflows.services import SpecRejected, dataset_version_reserve, spec_checked
+from workflows.spec import WorkflowSpec, errors_at
+
+logger = logging.getLogger(__name__)
+
+SUBMIT_ATTEMPTS = 5
+SUBMIT_BACKOFF_SECONDS = 1.0
+SHUTDOWN_PATCH = {"spec": {"shutdown": "Terminate"}}
+
+
+class SubmissionFailed(Exception):
+    """The run cannot be submitted as it is; the message says why."""
+
+
+def cluster_config(cluster: Cluster) -> ClusterConfig:
+    """The compiler's view of a Cluster row (a local cluster maps no instance types)."""
+    if cluster.kind != Cluster.Kind.ARGO:
+        return ClusterConfig()
+    return ClusterConfig(
+        namespace=cluster.namespace or "default",
+        instance_types=cluster.instance_types or {},
+        settings=cluster.settings or {},
+    )
+
+
+def workflow_name(run: Run) -> str:
+    """The run's Workflow name: unique per run, readable in ``argo list``, a DNS label."""
+    slug = slugify(run.workflow.name)[:30].strip("-") or "workflow"
+    return f"gw-{run.pk}-{slug}"[:52].rstrip("-")
+
+
+def binding(run: Run, state: dict | None = None) -> RunBinding:
+    """What the run fixes in its manifest, from its row and engine state."""
+    state = run.engine_state if state is None else state
+    return RunBinding(
+        name=state.get("name") or workflow_name(run),
+        run_id=run.pk,
+        workflow_label=f"{run.workflow.name} #{run.number}",
+        resolved_inputs=run.resolved_inputs,
+        output_versions=state.get("datasets") or {},
+        model_ids=state.get("models") or {},
+    )
+
+
+def run_manifest(run: Run) -> Compiled:
+    """The manifest of a run as submitted (or as it would be, for a run on another engine)."""
+    return compile_workflow(spec_model(run), cluster_config(run.cluster), binding(run))
+
+
+def spec_manifest(*, text: str, cluster: Cluster | None = None) -> dict:
+    """The Workflow a spec text becomes on ``cluster`` (none: a preview for any cluster).
+
+    SpecRejected, with errors at their lines, when the spec is not valid or
+    cannot run on the cluster (an unknown instance type).
+    """
+    result = spec_checked(text)
+    if not result.valid:
+        raise SpecRejected("the spec is not valid", errors=result.errors)
+    config = cluster_config(cluster) if cluster is not None else ClusterConfig()
+    try:
+        return compile_workflow(result.spec, config).manifest
+    except CompileError as error:
+        raise SpecRejected(
+            f'the spec cannot run on cluster "{cluster.handle}"',
+            errors=errors_at(text, [(path, message, None) for path, message in error.problems]),
+        ) from None
+
+
+def _reserve(run: Run, spec: WorkflowSpec) -> dict:
+    """Fix the Workflow's name, dataset versions and model ids once, before creating anything."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        state = dict(locked.engine_state or {})
+        if state.get("name"):
+            return state
+        project = run.workflow.project
+        jobs = {job.name: job for job in run.jobs.all()}
+        datasets: dict[str, dict] = {}
+        models: dict[str, str] = {}
+        for job in spec.jobs:
+            for name, output in job.outputs.items():
+                if output.type != "dataset":
+                    continue
+                try:
+                    dataset = dataset_find(project=project, ref=output.with_["ref"])
+                except DatasetRefError as error:
+                    raise SubmissionFailed(f"jobs.{job.name}.outputs.{name}: {error}") from None
+                version = dataset_version_reserve(dataset=dataset, producing_job=jobs[job.name])
+                datasets.setdefault(job.name, {})[name] = {
+                    "datasetId": dataset.pk,
+                    "version": version.version,
+                    "versionId": version.pk,
+                    "name": dataset.name,
+                }
+            if job.action == "create-model":
+                models[job.name] = short_id()
+        name = workflow_name(run)
+        state.update(
+            engine="argo",
+            name=name,
+            namespace=run.cluster.namespace or "default",
+            secret=f"{name}-secrets",
+            datasets=datasets,
+            models=models,
+        )
+        Run.objects.filter(pk=run.pk).update(engine_state=state)
+        run.engine_state = state
+        return state
+
+
+def _input_versions(run: Run) -> list[DatasetVersion]:
+    """The committed dataset versions the run's jobs read from the dashboard's store."""
+    ids = set()
+    resolved = run.resolved_inputs or {}
+    for value in (resolved.get("workflow") or {}).values():
+        if "dataset" in value:
+            ids.add(value["dataset"]["versionId"])
+    for inputs in (resolved.get("jobs") or {}).values():
+        for value in inputs.values():
+            if "dataset" in value:
+                ids.add(value["dataset"]["versionId"])
+    return list(DatasetVersion.objects.filter(pk__in=ids).select_related("dataset"))
+
+
+def uses_datasets(spec: WorkflowSpec) -> bool:
+    return any(
+        item.type == "dataset"
+        for job in spec.jobs
+        for item in (*job.inputs.values(), *job.outputs.values())
+    )
+
+
+def _sync_inputs(run: Run, spec: WorkflowSpec, apis: kube.Apis) -> None:
+    if not uses_datasets(spec):
+        return
+    store = ArtifactStore(run.cluster.settings or {}, apis)
+    for version in _input_versions(run):
+        key = store.key(version.dataset_id, version.version)
+        if not store.has(key):
+            store.upload_folder(Path(version.storage_location), key)
+
+
+def _secret_data(run: Run, compiled: Compiled) -> dict[str, str]:
+    names = [name for kind, name in compiled.secret_keys.values() if kind == "secret"]
+    try:
+        values = secret_values(project=run.workflow.project, cluster=run.cluster, names=names)
+    except SecretUnreadable as error:
+        raise SubmissionFailed(str(error)) from None
+    data = {}
+    for key, (kind, value) in compiled.secret_keys.items():
+        if kind == "secret":
+            if value not in values:
+                raise SubmissionFailed(
+                    f'the secret "{value}" is no longer set for this project, its cluster or its '
+                    "team"
+                )
+            value = values[value]
+        data[key] = base64.b64encode(value.encode()).decode()
+    return data
+
+
+def _labels(run: Run) -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: str(run.pk)}
+
+
+def _apply_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
+    if not compiled.secret_keys:
+        return
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": compiled.secret_name, "labels": _labels(run)},
+        "data": _secret_data(run, compiled),
+    }
+    try:
+        apis.core.create_namespaced_secret(
+            apis.namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
+        )
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        apis.core.replace_namespaced_secret(
+            compiled.secret_name, apis.namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
+        )
+
+
+def _own_secret(run: Run, compiled: Compiled, workflow: dict, apis: kube.Apis) -> None:
+    """Make the Workflow own the Secret, so deleting the Workflow (its TTL) deletes both."""
+    if not compiled.secret_keys:
+        return
+    owner = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "name": workflow["metadata"]["name"],
+        "uid": workflow["metadata"]["uid"],
+    }
+    apis.core.patch_namespaced_secret(
+        compiled.secret_name,
+        apis.namespace,
+        {"metadata": {"ownerReferences": [owner]}},
+        _content_type=kube.MERGE_PATCH,
+        _request_timeout=kube.REQUEST_TIMEOUT,
+    )
+
+
+def _create_workflow(run: Run, compiled: Compiled, apis: kube.Apis) -> dict:
+    try:
+        return apis.custom.create_namespaced_custom_object(
+            kube.GROUP,
+            kube.VERSION,
+            apis.namespace,
+            kube.PLURAL,
+            compiled.manifest,
+            _request_timeout=kube.REQUEST_TIMEOUT,
+        )
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    name = compiled.manifest["metadata"]["name"]
+    existing = apis.custom.get_namespaced_custom_object(
+        kube.GROUP, kube.VERSION, apis.namespace, kube.PLURAL, name
+    )
+    if (existing["metadata"].get("labels") or {}).get(RUN_LABEL) != str(run.pk):
+        raise SubmissionFailed(
+            f'a Workflow named "{name}" already exists in namespace "{apis.namespace}" and is not '
+            "this run's; is another dashboard using this namespace?"
+        )
+    return existing
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        return json.loads(error.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return f"{error.status} {error.reason}"
+
+
+def _submit_once(run: Run) -> None:
+    spec = spec_model(run)
+    if uses_datasets(spec) and not ClusterConfig(settings=run.cluster.settings or {}).s3:
+        raise SubmissionFailed(
+            "the spec reads or writes datasets, and this cluster has no artifact repository; "
+            "set artifactRepository.s3 in the cluster's settings"
+        )
+    state = _reserve(run, spec)
+    try:
+        compiled = compile_workflow(spec, cluster_config(run.cluster), binding(run, state))
+    except CompileError as error:
+        raise SubmissionFailed(
+            "; ".join(f"{'.'.join(map(str, path))}: {message}" for path, message in error.problems)
+        ) from None
+    apis = kube.apis(run.cluster)
+    _sync_inputs(run, spec, apis)
+    _apply_secret(run, compiled, apis)
+    workflow = _create_workflow(run, compiled, apis)
+    _own_secret(run, compiled, workflow, apis)
+    state = {
+        **state,
+        "uid": workflow["metadata"]["uid"],
+        "submitted": timezone.now().isoformat(),
+    }
+    Run.objects.filter(pk=run.pk).update(engine_state=state)
+    run.engine_state = state
+    run_transition(run_id=run.pk, to=RunPhase.RUNNING)
+    if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        workflow_shutdown(run, apis)
+
+
+def run_start(run_id: int) -> None:
+    """Submit a PENDING run to its Argo cluster; a run that has moved on is left alone."""
+    run = Run.objects.select_related("cluster", "workflow__project__team").get(pk=run_id)
+    if run.phase != RunPhase.PENDING:
+        return
+    if run.cancel_requested:
+        run_cancel(run_id)
+        return
+    for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+        try:
+            _submit_once(run)
+            return
+        except SubmissionFailed as error:
+            _fail_submission(run, str(error))
+            return
+        except (ArtifactError, kube.KubeUnavailable) as error:
+            _fail_submission(run, str(error))
+            return
+        except ApiException as error:
+            if not kube.is_transient(error) or attempt == SUBMIT_ATTEMPTS:
+                _fail_submission(run, f"the Kubernetes API refused the run: {_api_message(error)}")
+                return
+            logger.warning("submitting run %s: %s; trying again", run_id, error)
+        except kube.TRANSIENT as error:
+            if attempt == SUBMIT_ATTEMPTS:
+                _fail_submission(run, f"the Kubernetes API cannot be reached: {error}")
+                return
+            logger.warning("submitting run %s: %s; trying again", run_id, error)
+        time.sleep(SUBMIT_BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def release_reserved_versions(run: Run) -> None:
+    """Drop the dataset versions reserved for outputs that were never committed."""
+    ids = [
+        reserved["versionId"]
+        for outputs in (run.engine_state.get("datasets") or {}).values()
+        for reserved in outputs.values()
+    ]
+    if ids:
+        DatasetVersion.objects.filter(pk__in=ids, is_committed=False).delete()
+
+
+def _fail_submission(run: Run, message: str) -> None:
+    run.refresh_from_db()
+    text = f"the run could not be submitted to Argo: {message}"
+    for job_id in run.jobs.filter(phase=JobPhase.PENDING).values_list("pk", flat=True):
+        job_transition(
+            job_id=job_id, to=JobPhase.SKIPPED, expected=JobPhase.PENDING, message="not started"
+        )
+    run_transition(run_id=run.pk, to=RunPhase.FAILED, message=text)
+    release_reserved_versions(run)
+
+
+def workflow_shutdown(run: Run, apis: kube.Apis | None = None) -> bool:
+    """Ask Argo to stop the run's Workflow (``spec.shutdown: Terminate``); False when it is gone."""
+    name = run.engine_state.get("name")
+    if not name:
+        return False
+    apis = apis or kube.apis(run.cluster)
+    try:
+        apis.custom.patch_namespaced_custom_object(
+            kube.GROUP,
+            kube.VERSION,
+            apis.namespace,
+            kube.PLURAL,
+            name,
+            SHUTDOWN_PATCH,
+            _content_type=kube.MERGE_PATCH,
+            _request_timeout=kube.REQUEST_TIMEOUT,
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def run_cancel(run_id: int) -> None:
+    """Cancel a run on Argo: jobs not started now, running ones when Argo has stopped them."""
+    Run.objects.filter(pk=run_id).update(cancel_requested=True)
+    run = Run.objects.select_related("cluster", "workflow").get(pk=run_id)
+    if run.engine_state.get("uid"):
+        try:
+            workflow_shutdown(run)
+        except (ApiException, kube.KubeUnavailable, *kube.TRANSIENT) as error:
+            logger.warning("cannot stop the Workflow of run %s: %s", run_id, error)
+    for job_id in JobRun.objects.filter(run_id=run_id, phase=JobPhase.PENDING).values_list(
+        "pk", flat=True
+    ):
+        job_transition(
+            job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING, message="canceled"
+        )
+    run_finish_if_done(run)
+
+
+def run_finish_if_done(run: Run, message: str | None = None) -> None:
+    """End the run once every job has a final phase (the same rule as the local engine).
+
+    ``message`` (Argo's account of a failed Workflow) is kept on a FAILED run.
+    """
+    phases = list(run.jobs.values_list("phase", flat=True))
+    if any(phase not in JOB_FINAL for phase in phases):
+        return
+    canceled = Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
+    if canceled or JobPhase.CANCELED in phases:
+        final = RunPhase.CANCELED
+    elif set(phases) == {JobPhase.SUCCEEDED}:
+        final = RunPhase.SUCCEEDED
+    else:
+        final = RunPhase.FAILED
+    text = message if final == RunPhase.FAILED and message else None
+    if run_transition(run_id=run.pk, to=final, message=text):
+        release_reserved_versions(run)
