@@ -198,8 +198,13 @@ def _attempt_record(job_run: JobRun, outcome: Outcome) -> dict:
     }
 
 
-def _settle(job_run: JobRun, job: Job, outcome: Outcome) -> None:
-    """Record the attempt and move the job on: retry, or its final phase."""
+def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | None = None) -> None:
+    """Record the attempt and move the job on: retry, or its final phase.
+
+    The job's last log lines are stored in the same transaction as the move,
+    so a job is never final before its log is complete (the CLI's PSEOF
+    relies on that), and the two cost one commit.
+    """
     attempts = [*job_run.attempts, _attempt_record(job_run, outcome)]
     retry = not outcome.ok and not outcome.canceled and job_run.attempt <= job.retries
     if outcome.ok:
@@ -214,17 +219,20 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome) -> None:
         )
     else:
         to, message = JobPhase.FAILED, outcome.message
-    moved = job_transition(
-        job_id=job_run.pk,
-        to=to,
-        expected=JobPhase.RUNNING,
-        attempt=job_run.attempt,
-        message=message,
-        exit_code=outcome.exit_code,
-        outputs=outcome.outputs,
-        attempts=attempts,
-        known=(job_run.run_id, job_run.name, job_run.attempt),
-    )
+    with transaction.atomic():
+        if writer is not None:
+            writer.close()
+        moved = job_transition(
+            job_id=job_run.pk,
+            to=to,
+            expected=JobPhase.RUNNING,
+            attempt=job_run.attempt,
+            message=message,
+            exit_code=outcome.exit_code,
+            outputs=outcome.outputs,
+            attempts=attempts,
+            known=(job_run.run_id, job_run.name, job_run.attempt),
+        )
     if not moved:
         return
     if retry:
@@ -282,10 +290,12 @@ def job_execute(job_id: int) -> None:
         outcome = Outcome(ok=False, message=f"the local engine failed: {error}")
     if not outcome.ok and outcome.message:
         writer.line(outcome.message)
-    writer.close()
-    if workspace is not None:
-        workspace.discard()
-    _settle(job_run, job, outcome)
+    try:
+        _settle(job_run, job, outcome, writer)
+    finally:
+        # After the dependents are queued: removing folders is off the critical path.
+        if workspace is not None:
+            workspace.discard()
 
 
 def job_recover_if_lost(job_run: JobRun) -> bool:
