@@ -6,10 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+# The dashboard's ES modules are bundled from frontend/ into static/dist/.
+FRONTEND_STAMP := frontend/node_modules/.installed-$(shell cat frontend/package-lock.json | sha1sum | cut -c1-12)
+FRONTEND_SOURCES := frontend/build.mjs $(shell find frontend/src -name '*.js')
 
 .PHONY: install run test lint format lock bench clean
 
-install: $(STAMP)
+install: $(STAMP) static/dist/.built
 
 $(STAMP): requirements.lock
 	scripts/ensure-python "$(PYTHON)"
@@ -17,6 +20,16 @@ $(STAMP): requirements.lock
 	test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(FRONTEND_STAMP): frontend/package-lock.json
+	scripts/ensure-node
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	rm -f frontend/node_modules/.installed-*
+	touch $@
+
+static/dist/.built: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
+	cd frontend && node build.mjs
 	touch $@
 
 run: install
@@ -45,4 +58,4 @@ bench: install
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data frontend/node_modules static/dist

@@ -22,14 +22,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CLOCK = 'date +%s.%N'
+from scratch import REPO, scratch_environment  # noqa: E402
+
+CLOCK = "date +%s.%N"
 
 
 def chain_spec(length: int) -> str:
@@ -67,34 +66,29 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-engine-"))
-    os.environ["GRADIENT_DATA_DIR"] = str(data_dir)
-    os.environ.setdefault("SECRET_KEY", "bench-engine")
-    from gradient.private_redis import start_private_redis
-
-    redis = None
-    if not os.environ.get("REDIS_URL"):
-        redis = start_private_redis(data_dir / "redis")
-        os.environ["REDIS_URL"] = redis.url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "gradient.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "gradient", "worker", "--loglevel=WARNING",
-         f"--concurrency={args.concurrency}", "--without-mingle", "--without-gossip"],
-        cwd=REPO, env=dict(os.environ), start_new_session=True,
-    )
-    try:
-        return measure(args)
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        if redis:
-            redis.stop()
+    with scratch_environment("engine"):
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "gradient",
+                "worker",
+                "--loglevel=WARNING",
+                f"--concurrency={args.concurrency}",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=REPO,
+            env=dict(os.environ),
+            start_new_session=True,
+        )
+        try:
+            return measure(args)
+        finally:
+            worker.terminate()
+            worker.wait(30)
 
 
 def measure(args) -> int:
@@ -115,12 +109,17 @@ def measure(args) -> int:
         assert run.phase == "SUCCEEDED", run.phase
         clocks = {}
         for job in run.jobs.all():
-            lines = {l["message"].split()[0]: float(l["message"].split()[1])
-                     for l in log_lines(job) if l["message"].startswith(("start", "end"))}
-            clocks[job.position] = lines
-        hops.append(statistics.median(
-            clocks[i + 1]["start"] - clocks[i]["end"] for i in range(len(clocks) - 1)
-        ) * 1000)
+            clocks[job.position] = {
+                line["message"].split()[0]: float(line["message"].split()[1])
+                for line in log_lines(job)
+                if line["message"].startswith(("start", "end"))
+            }
+        hops.append(
+            statistics.median(
+                clocks[i + 1]["start"] - clocks[i]["end"] for i in range(len(clocks) - 1)
+            )
+            * 1000
+        )
 
         run = wait_for_run(world.submit(fan_out_spec(500), workflow="fan-out"), timeout=600)
         assert run.phase == "SUCCEEDED", run.phase
@@ -131,20 +130,35 @@ def measure(args) -> int:
         run = wait_for_run(world.submit(chatty_spec(100_000), workflow="chatty"), timeout=600)
         job = run.jobs.get()
         stored = log_lines(job, limit=10**6)
-        numbers = [l["message"] for l in stored[1:]]
-        lost.append(100_000 - sum(1 for a, b in zip(numbers, map(str, range(1, 100_001))) if a == b))
+        printed = {line["message"] for line in stored}
+        lost.append(sum(1 for number in range(1, 100_001) if str(number) not in printed))
         seconds = (job.finished - job.started).total_seconds()
         ingest.append(100_000 / seconds)
-        print(f"repeat {repeat + 1}: hop {hops[-1]:.1f} ms, fan-out {rates[-1]:.0f} jobs/s, "
-              f"ingest {ingest[-1]:.0f} lines/s, lost {lost[-1]}", file=sys.stderr)
+        print(
+            f"repeat {repeat + 1}: hop {hops[-1]:.1f} ms, fan-out {rates[-1]:.0f} jobs/s, "
+            f"ingest {ingest[-1]:.0f} lines/s, lost {lost[-1]}",
+            file=sys.stderr,
+        )
 
     rows = [
-        ("dependency hop, 200-job chain (median)", f"{statistics.median(hops):.1f} ms",
-         "<= 10 ms", statistics.median(hops) <= 10),
-        ("throughput, 500-job fan-out", f"{statistics.median(rates):.0f} jobs/s",
-         ">= 100 jobs/s", statistics.median(rates) >= 100),
-        ("log ingest, 100,000 lines", f"{statistics.median(ingest):.0f} lines/s",
-         ">= 50,000 lines/s", statistics.median(ingest) >= 50_000),
+        (
+            "dependency hop, 200-job chain (median)",
+            f"{statistics.median(hops):.1f} ms",
+            "<= 10 ms",
+            statistics.median(hops) <= 10,
+        ),
+        (
+            "throughput, 500-job fan-out",
+            f"{statistics.median(rates):.0f} jobs/s",
+            ">= 100 jobs/s",
+            statistics.median(rates) >= 100,
+        ),
+        (
+            "log ingest, 100,000 lines",
+            f"{statistics.median(ingest):.0f} lines/s",
+            ">= 50,000 lines/s",
+            statistics.median(ingest) >= 50_000,
+        ),
         ("log lines lost", f"{max(lost)}", "0", max(lost) == 0),
     ]
     print(f"\nlocal engine, {args.repeats} repeats, worker concurrency {args.concurrency}")

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "channels",
     "workflows",
     "runs",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

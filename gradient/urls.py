@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("gradient/", include("gradient.cli_api.urls")),
+    path("", include("dashboard.urls")),
     path("", include("workflows.git.urls")),
 ]

@@ -27,7 +27,10 @@ from runs.selectors import run_status_document, run_with_everything, runs_of
 logger = logging.getLogger(__name__)
 
 FORBIDDEN = 4403
-READ_BLOCK_MS = 10_000
+# Each blocking read returns well within the client's socket timeout, so an
+# idle run never looks like a lost Redis.
+READ_BLOCK_MS = 3_000
+SOCKET_TIMEOUT_SECONDS = 15
 READ_BATCH = 500
 RECONNECT_SECONDS = 1.0
 
@@ -41,6 +44,10 @@ def _snapshot(run_id: int) -> dict:
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
+    # Events come from the run's Redis Stream, not the channel layer: without
+    # this, Channels would also hold a channel-layer subscription per socket.
+    channel_layer_alias = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
@@ -84,7 +91,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
 
     async def _follow(self, last: str | None) -> None:
         key = run_stream_key(self.run_id)
-        client = aioredis.from_url(settings.REDIS_URL)
+        client = aioredis.from_url(settings.REDIS_URL, socket_timeout=SOCKET_TIMEOUT_SECONDS)
         try:
             position = None
             while True:

@@ -1,0 +1,33 @@
+"""Forms of the dashboard's few writes: projects, workflows, secrets."""
+
+from django import forms
+
+
+class ProjectForm(forms.Form):
+    team = forms.TypedChoiceField(coerce=int)
+    name = forms.CharField(max_length=200)
+
+    def __init__(self, *args, teams=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [(team.pk, team.name) for team in teams]
+
+
+class WorkflowForm(forms.Form):
+    name = forms.CharField(max_length=200)
+
+
+class SecretForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    value = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
+
+
+class RerunForm(forms.Form):
+    spec = forms.ChoiceField(choices=[("same", "same"), ("default", "default")])
+
+
+def first_error(form: forms.Form) -> str:
+    """The form's first problem as one sentence, for a flash message."""
+    for name, errors in form.errors.items():
+        label = "" if name == "__all__" else f"{name}: "
+        return f"{label}{errors[0]}"
+    return "the form is incomplete"

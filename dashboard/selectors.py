@@ -1,0 +1,484 @@
+"""What each dashboard page shows, read for one user; None means "not yours to see" (404)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from dashboard.diff import SpecDiff, spec_diff
+from runs.models import JobRun, Run
+from runs.selectors import job_get, run_status_document, runs_of
+from workflows.models import Cluster, Dataset, DatasetVersion, Project, Secret, Team, Workflow
+from workflows.selectors import (
+    dataset_version_files,
+    project_get,
+    project_list,
+    secret_list,
+    team_list,
+    workflow_list,
+)
+from workflows.spec import parse_spec
+from workflows.spec.yaml_locate import Locator
+
+RUNS_PER_PAGE = 50
+RECENT_RUNS = 10
+COMPARE_CHOICES = 30
+FILES_PER_VERSION = 200
+VERSIONS_PER_DATASET = 10
+
+STARTER_SPEC = """\
+# A workflow is a set of jobs; `needs` orders them. Press Ctrl-Space for completion.
+jobs:
+  hello:
+    uses: container@v1
+    with:
+      image: bash:5
+      args: ["bash", "-c", "echo hello"]
+"""
+
+
+def seconds_between(started: datetime | None, finished: datetime | None) -> float | None:
+    """How long something ran: until `finished`, or until now while it still runs."""
+    if started is None:
+        return None
+    return ((finished or timezone.now()) - started).total_seconds()
+
+
+# -- home ---------------------------------------------------------------------------
+
+
+@dataclass
+class TeamSection:
+    team: Team
+    role: str
+    projects: list[Project] = field(default_factory=list)
+
+
+def home_page(*, user) -> dict:
+    """The user's teams with their projects (counted), and the latest runs across them."""
+    sections = {team.pk: TeamSection(team=team, role=team.role) for team in team_list(user=user)}
+    projects = project_list(user=user).annotate(
+        workflow_count=Count("workflows", distinct=True),
+        dataset_count=Count("datasets", distinct=True),
+    )
+    for project in projects:
+        sections[project.team_id].projects.append(project)
+    recent = (
+        runs_of(user)
+        .select_related("workflow", "workflow__project", "created_by")
+        .order_by("-created")[:RECENT_RUNS]
+    )
+    return {"sections": list(sections.values()), "recent_runs": list(recent)}
+
+
+# -- project ------------------------------------------------------------------------
+
+
+def _latest_run(field_name: str) -> Subquery:
+    newest = Run.objects.filter(workflow=OuterRef("pk")).order_by("-number")
+    return Subquery(newest.values(field_name)[:1])
+
+
+def project_page(*, user, project_id: int) -> dict | None:
+    """A project's workflows (with their latest run), datasets, secrets and clusters."""
+    project = project_get(user=user, project_id=project_id)
+    if project is None:
+        return None
+    workflows = workflow_list(user=user, project_id=project.pk).annotate(
+        run_count=Count("runs", distinct=True),
+        last_number=_latest_run("number"),
+        last_phase=_latest_run("phase"),
+        last_created=_latest_run("created"),
+    )
+    versions = DatasetVersion.objects.filter(is_committed=True).order_by("-created", "-id")
+    datasets = (
+        Dataset.objects.filter(project=project)
+        .prefetch_related(Prefetch("versions", queryset=versions, to_attr="version_list"))
+        .order_by("name")
+    )
+    team = project.team
+    return {
+        "project": project,
+        "team": team,
+        "is_owner": project.role == "owner",
+        "workflows": list(workflows),
+        "datasets": list(datasets),
+        "versions_shown": VERSIONS_PER_DATASET,
+        "project_secrets": list(
+            secret_list(scope=Secret.Scope.PROJECT, team=team, project=project)
+        ),
+        "team_secrets": list(secret_list(scope=Secret.Scope.TEAM, team=team)),
+        "clusters": list(
+            Cluster.objects.filter(team=team)
+            .annotate(secret_count=Count("secrets"))
+            .order_by("name")
+        ),
+    }
+
+
+# -- workflow -----------------------------------------------------------------------
+
+
+def workflow_for_page(*, user, workflow_id) -> Workflow | None:
+    """A workflow the user can see, with its project, team and default spec loaded."""
+    return (
+        workflow_list(user=user)
+        .select_related("project", "project__team", "default_spec")
+        .filter(pk=workflow_id)
+        .first()
+    )
+
+
+def _runs_table(workflow: Workflow) -> QuerySet[Run]:
+    """A workflow's runs, newest first, with what the runs table shows."""
+    return (
+        Run.objects.filter(workflow=workflow)
+        .select_related("cluster", "created_by", "rerun_of")
+        .defer(
+            "inputs",
+            "resolved_inputs",
+            "engine_state",
+            "rerun_of__inputs",
+            "rerun_of__resolved_inputs",
+            "rerun_of__engine_state",
+        )
+        .order_by("-number")
+    )
+
+
+def workflow_page(*, user, workflow_id, page: object = 1) -> dict | None:
+    """The default spec for the editor, the clusters to run on and a page of runs."""
+    workflow = workflow_for_page(user=user, workflow_id=workflow_id)
+    if workflow is None:
+        return None
+    runs: Page = Paginator(_runs_table(workflow), RUNS_PER_PAGE).get_page(page)
+    for run in runs:
+        run.duration = seconds_between(run.started, run.finished)
+    clusters = list(Cluster.objects.filter(team_id=workflow.project.team_id).order_by("name"))
+    return {
+        "workflow": workflow,
+        "project": workflow.project,
+        "spec_text": workflow.default_spec.text if workflow.default_spec else STARTER_SPEC,
+        "has_default_spec": workflow.default_spec_id is not None,
+        "runs": runs,
+        "clusters": clusters,
+        "default_cluster": "local" if any(c.handle == "local" for c in clusters) else "",
+    }
+
+
+# -- run ------------------------------------------------------------------------------
+
+
+def run_for_page(*, user, workflow_id, number: int) -> Run | None:
+    """A run the user can see, with everything its pages show (spec text included)."""
+    return (
+        runs_of(user)
+        .select_related(
+            "spec", "cluster", "created_by", "rerun_of", "workflow", "workflow__project__team"
+        )
+        .defer("rerun_of__inputs", "rerun_of__resolved_inputs", "rerun_of__engine_state")
+        .filter(workflow_id=workflow_id, number=number)
+        .first()
+    )
+
+
+def argo_manifest_url(run: Run) -> str | None:
+    """The API link to the Argo manifest of a run on an Argo cluster, when the API has one."""
+    if run.cluster.kind != Cluster.Kind.ARGO:
+        return None
+    try:
+        return reverse(
+            "api-run-argo-manifest",
+            kwargs={"workflow_id": str(run.workflow_id), "number": str(run.number)},
+        )
+    except NoReverseMatch:
+        return None
+
+
+def run_page(*, user, workflow_id, number: int) -> dict | None:
+    """A run's header, its status document (for the graph and the live updates) and its kin."""
+    run = run_for_page(user=user, workflow_id=workflow_id, number=number)
+    if run is None:
+        return None
+    jobs = list(run.jobs.all())
+    others = list(
+        Run.objects.filter(workflow_id=run.workflow_id)
+        .exclude(pk=run.pk)
+        .order_by("-number")
+        .values_list("number", flat=True)[:COMPARE_CHOICES]
+    )
+    return {
+        "run": run,
+        "workflow": run.workflow,
+        "project": run.workflow.project,
+        "document": run_status_document(run, jobs),
+        "job_count": len(jobs),
+        "duration": seconds_between(run.started, run.finished),
+        "compare_with": others,
+        "argo_manifest_url": argo_manifest_url(run),
+        "reruns": list(run.reruns.order_by("number").values_list("number", flat=True)),
+    }
+
+
+def job_spec_text(spec_text: str, job_name: str) -> str:
+    """The job's block of the spec as written (comments and layout kept)."""
+    locator = Locator(spec_text)
+    node = locator.node(("jobs", job_name))
+    if node is None:
+        return ""
+    key_line, _ = locator.position(("jobs", job_name), at="key")
+    lines = spec_text.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[: key_line - 1])
+    return textwrap.dedent(spec_text[start : node.end_mark.index]).rstrip() + "\n"
+
+
+@dataclass
+class DatasetUse:
+    """A dataset version a job read or wrote, with its files (when it is committed)."""
+
+    name: str
+    ref: str
+    version: DatasetVersion | None
+    files: list[dict]
+    more_files: int
+
+
+@dataclass
+class ValueUse:
+    """A string (or volume) a job read or wrote."""
+
+    name: str
+    kind: str
+    value: str | None
+
+
+def _dataset_use(name: str, ref: str, version: DatasetVersion | None) -> DatasetUse:
+    files = dataset_version_files(version) if version is not None else []
+    return DatasetUse(
+        name=name,
+        ref=ref,
+        version=version,
+        files=files[:FILES_PER_VERSION],
+        more_files=max(0, len(files) - FILES_PER_VERSION),
+    )
+
+
+def _input_value(job_input, job: JobRun, resolved: dict, outputs_by_job: dict) -> dict:
+    """The resolved value behind a job input: {"dataset": {...}} or {"value": ...} or {}."""
+    source = job_input.source
+    if source.kind == "workflow":
+        return resolved.get("workflow", {}).get(source.workflow_input, {})
+    if source.kind == "job":
+        return outputs_by_job.get(source.job, {}).get(source.output, {})
+    return resolved.get("jobs", {}).get(job.name, {}).get(job_input.name, source.with_ or {})
+
+
+def _uses(entries: dict, project: Project) -> tuple[list[DatasetUse], list[ValueUse]]:
+    """Datasets and values from {name: resolved value}, versions loaded in one query."""
+    version_ids = {
+        entry["dataset"].get("versionId")
+        for entry in entries.values()
+        if isinstance(entry.get("dataset"), dict)
+    }
+    versions = DatasetVersion.objects.filter(
+        pk__in=version_ids - {None}, dataset__project=project, is_committed=True
+    ).select_related("dataset")
+    by_id = {version.pk: version for version in versions}
+    datasets, values = [], []
+    for name, entry in entries.items():
+        if isinstance(entry.get("dataset"), dict):
+            dataset = entry["dataset"]
+            version = by_id.get(dataset.get("versionId"))
+            datasets.append(_dataset_use(name, dataset.get("id", ""), version))
+        elif "value" in entry:
+            values.append(ValueUse(name=name, kind="string", value=entry.get("value")))
+        elif "volume" in entry or entry.get("type") == "volume":
+            values.append(ValueUse(name=name, kind="volume", value=None))
+        else:
+            values.append(ValueUse(name=name, kind=entry.get("type", "string"), value=None))
+    return datasets, values
+
+
+def job_panel(*, user, workflow_id, number: int, job_name: str) -> dict | None:
+    """What the job panel's Data, Spec and Details tabs show."""
+    job = job_get(user=user, workflow_id=workflow_id, number=number, job_name=job_name)
+    if job is None:
+        return None
+    run = (
+        Run.objects.select_related("spec", "workflow__project")
+        .only("spec__text", "resolved_inputs", "workflow__project", "number", "workflow_id")
+        .get(pk=job.run_id)
+    )
+    parsed = parse_spec(run.spec.text)
+    inputs: dict = {}
+    if parsed.valid and job.name in parsed.spec.job_names:
+        spec_job = parsed.spec.job(job.name)
+        needed = list(spec_job.upstream)
+        outputs_by_job = dict(
+            JobRun.objects.filter(run_id=run.pk, name__in=needed).values_list("name", "outputs")
+        )
+        inputs = {
+            name: _input_value(job_input, job, run.resolved_inputs, outputs_by_job)
+            for name, job_input in spec_job.inputs.items()
+        }
+    project = run.workflow.project
+    input_datasets, input_values = _uses(inputs, project)
+    output_datasets, output_values = _uses(job.outputs or {}, project)
+    return {
+        "job": job,
+        "run": run,
+        "duration": seconds_between(job.started, job.finished),
+        "spec_text": job_spec_text(run.spec.text, job.name),
+        "input_datasets": input_datasets,
+        "input_values": input_values,
+        "output_datasets": output_datasets,
+        "output_values": output_values,
+        "attempts": [
+            {**attempt, "duration": _attempt_seconds(attempt)} for attempt in job.attempts or []
+        ],
+    }
+
+
+def _attempt_seconds(attempt: dict) -> float | None:
+    try:
+        started = datetime.fromisoformat(attempt["started"])
+        finished = datetime.fromisoformat(attempt["finished"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (finished - started).total_seconds()
+
+
+def job_for_log(*, user, workflow_id, number: int, job_name: str) -> JobRun | None:
+    return job_get(user=user, workflow_id=workflow_id, number=number, job_name=job_name)
+
+
+# -- diff -----------------------------------------------------------------------------
+
+
+@dataclass
+class InputRow:
+    name: str
+    left: str | None
+    right: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.left != self.right
+
+
+@dataclass
+class JobRow:
+    name: str
+    left: JobRun | None
+    right: JobRun | None
+    left_seconds: float | None
+    right_seconds: float | None
+
+    @property
+    def changed(self) -> bool:
+        left_phase = self.left.phase if self.left else None
+        right_phase = self.right.phase if self.right else None
+        return left_phase != right_phase
+
+
+@dataclass
+class DatasetRow:
+    """One dataset version a run used or produced, per side: where, and which version."""
+
+    where: str
+    left: str | None
+    right: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.left != self.right
+
+
+def _input_text(entry: dict) -> str:
+    if isinstance(entry.get("dataset"), dict):
+        return entry["dataset"].get("id", "")
+    if "value" in entry:
+        return str(entry["value"])
+    ref = (entry.get("with") or {}).get("ref")
+    return ref or (entry.get("type") or "")
+
+
+def _datasets_of(run: Run, jobs: list[JobRun]) -> dict[str, str]:
+    """Where -> dataset version id, for every dataset version the run read or wrote."""
+    found: dict[str, str] = {}
+    for name, entry in (run.resolved_inputs or {}).get("workflow", {}).items():
+        if isinstance(entry.get("dataset"), dict):
+            found[f"input {name}"] = entry["dataset"].get("id", "")
+    for job_name, entries in (run.resolved_inputs or {}).get("jobs", {}).items():
+        for name, entry in entries.items():
+            if isinstance(entry.get("dataset"), dict):
+                found[f"{job_name} reads {name}"] = entry["dataset"].get("id", "")
+    for job in jobs:
+        for name, entry in (job.outputs or {}).items():
+            if isinstance(entry, dict) and isinstance(entry.get("dataset"), dict):
+                found[f"{job.name} writes {name}"] = entry["dataset"].get("id", "")
+    return found
+
+
+def _pairs(left: dict, right: dict) -> list[tuple[str, object, object]]:
+    names = list(left) + [name for name in right if name not in left]
+    return [(name, left.get(name), right.get(name)) for name in names]
+
+
+def run_diff(*, user, workflow_id, number: int, other: int) -> dict | None:
+    """Two runs of a workflow side by side: spec, inputs, datasets, jobs."""
+    left = run_for_page(user=user, workflow_id=workflow_id, number=number)
+    right = run_for_page(user=user, workflow_id=workflow_id, number=other)
+    if left is None or right is None:
+        return None
+    left_jobs, right_jobs = list(left.jobs.all()), list(right.jobs.all())
+    left_inputs = run_status_document(left, left_jobs)["status"]["inputs"]
+    right_inputs = run_status_document(right, right_jobs)["status"]["inputs"]
+    diff: SpecDiff = spec_diff(left.spec.text, right.spec.text)
+    jobs = [
+        JobRow(
+            name=name,
+            left=a,
+            right=b,
+            left_seconds=seconds_between(a.started, a.finished) if a else None,
+            right_seconds=seconds_between(b.started, b.finished) if b else None,
+        )
+        for name, a, b in _pairs(
+            {job.name: job for job in left_jobs}, {job.name: job for job in right_jobs}
+        )
+    ]
+    return {
+        "workflow": left.workflow,
+        "project": left.workflow.project,
+        "left": left,
+        "right": right,
+        "left_seconds": seconds_between(left.started, left.finished),
+        "right_seconds": seconds_between(right.started, right.finished),
+        "same_spec": left.spec_id == right.spec_id,
+        "diff": diff,
+        "inputs": [
+            InputRow(
+                name=name,
+                left=_input_text(a) if a is not None else None,
+                right=_input_text(b) if b is not None else None,
+            )
+            for name, a, b in _pairs(left_inputs, right_inputs)
+        ],
+        "datasets": [
+            DatasetRow(where=where, left=a, right=b)
+            for where, a, b in _pairs(
+                _datasets_of(left, left_jobs), _datasets_of(right, right_jobs)
+            )
+        ],
+        "jobs": jobs,
+    }
+
+
+def user_teams(*, user) -> QuerySet[Team]:
+    return team_list(user=user)

@@ -1,0 +1,222 @@
+"""The dashboard's pages. Each view reads one selector (or calls one service) and renders."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import selectors
+from dashboard.forms import ProjectForm, RerunForm, SecretForm, WorkflowForm, first_error
+from runs import services as run_services
+from runs.selectors import log_lines
+from workflows import services as workflow_services
+from workflows.models import Secret
+from workflows.selectors import project_get
+
+LOG_PAGE_LINES = 5000
+
+
+def _found(value):
+    """The value, or a 404 for anything the user may not see (it does not exist for them)."""
+    if value is None:
+        raise Http404
+    return value
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    context = selectors.home_page(user=request.user)
+    context["project_form"] = ProjectForm(teams=[s.team for s in context["sections"]])
+    return render(request, "dashboard/home.html", context)
+
+
+@login_required
+@require_POST
+def project_new(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST, teams=selectors.user_teams(user=request.user))
+    if not form.is_valid():
+        messages.error(request, f"The project was not created: {first_error(form)}")
+        return redirect("home")
+    teams = selectors.user_teams(user=request.user)
+    team = _found(teams.filter(pk=form.cleaned_data["team"]).first())
+    try:
+        project = workflow_services.project_create(team=team, name=form.cleaned_data["name"])
+    except workflow_services.InvalidRequest as error:
+        messages.error(request, f"The project was not created: {error.message}")
+        return redirect("home")
+    return redirect("project", project_id=project.pk)
+
+
+@login_required
+@require_GET
+def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    context = _found(selectors.project_page(user=request.user, project_id=project_id))
+    context["workflow_form"] = WorkflowForm()
+    context["secret_form"] = SecretForm()
+    return render(request, "dashboard/project.html", context)
+
+
+@login_required
+@require_POST
+def workflow_new(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _found(project_get(user=request.user, project_id=project_id))
+    form = WorkflowForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"The workflow was not created: {first_error(form)}")
+        return redirect("project", project_id=project.pk)
+    try:
+        workflow = workflow_services.workflow_create(
+            project=project, name=form.cleaned_data["name"], user=request.user
+        )
+    except workflow_services.InvalidRequest as error:
+        messages.error(request, f"The workflow was not created: {error.message}")
+        return redirect("project", project_id=project.pk)
+    return redirect("workflow", workflow_id=workflow.pk)
+
+
+def _owned_project(request: HttpRequest, project_id: int):
+    """The project, if the user owns its team: 404 for outsiders, 403 for members."""
+    project = _found(project_get(user=request.user, project_id=project_id))
+    if project.role != "owner":
+        raise PermissionDenied("only the team's owners manage project secrets")
+    return project
+
+
+@login_required
+@require_POST
+def secret_set(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _owned_project(request, project_id)
+    form = SecretForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"The secret was not set: {first_error(form)}")
+    else:
+        try:
+            secret = workflow_services.secret_set(
+                team=project.team,
+                scope=Secret.Scope.PROJECT,
+                project=project,
+                name=form.cleaned_data["name"],
+                value=form.cleaned_data["value"],
+            )
+        except workflow_services.InvalidRequest as error:
+            messages.error(request, f"The secret was not set: {error.message}")
+        else:
+            messages.success(request, f"Secret “{secret.name}” is set.")
+    return redirect(reverse("project", args=[project.pk]) + "#secrets")
+
+
+@login_required
+@require_POST
+def secret_delete(request: HttpRequest, project_id: int, name: str) -> HttpResponse:
+    project = _owned_project(request, project_id)
+    try:
+        workflow_services.secret_delete(
+            team=project.team, scope=Secret.Scope.PROJECT, project=project, name=name
+        )
+    except workflow_services.InvalidRequest as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Secret “{name}” is deleted.")
+    return redirect(reverse("project", args=[project.pk]) + "#secrets")
+
+
+@login_required
+@require_GET
+def workflow_page(request: HttpRequest, workflow_id) -> HttpResponse:
+    context = selectors.workflow_page(
+        user=request.user, workflow_id=workflow_id, page=request.GET.get("page", 1)
+    )
+    return render(request, "dashboard/workflow.html", _found(context))
+
+
+@login_required
+@require_GET
+def run_page(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
+    context = selectors.run_page(user=request.user, workflow_id=workflow_id, number=number)
+    return render(request, "dashboard/run.html", _found(context))
+
+
+@login_required
+@require_POST
+def run_rerun(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
+    run = _found(selectors.run_for_page(user=request.user, workflow_id=workflow_id, number=number))
+    form = RerunForm(request.POST)
+    use_default = form.is_valid() and form.cleaned_data["spec"] == "default"
+    try:
+        new_run = run_services.run_rerun(run=run, user=request.user, use_default_spec=use_default)
+    except run_services.SubmissionError as error:
+        messages.error(request, f"The run was not started: {error}")
+        return redirect("run", workflow_id=workflow_id, number=number)
+    return redirect("run", workflow_id=workflow_id, number=new_run.number)
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
+    run = _found(selectors.run_for_page(user=request.user, workflow_id=workflow_id, number=number))
+    if run_services.run_request_cancel(run=run):
+        messages.info(request, f"Cancel requested for run #{run.number}.")
+    else:
+        messages.warning(request, f"Run #{run.number} had already ended ({run.phase.lower()}).")
+    return redirect("run", workflow_id=workflow_id, number=number)
+
+
+@login_required
+@require_GET
+def job_panel(request: HttpRequest, workflow_id, number: int, job_name: str) -> HttpResponse:
+    context = selectors.job_panel(
+        user=request.user, workflow_id=workflow_id, number=number, job_name=job_name
+    )
+    return render(request, "dashboard/_job_panel.html", _found(context))
+
+
+@login_required
+@require_GET
+def job_log_download(request: HttpRequest, workflow_id, number: int, job_name: str):
+    job = _found(
+        selectors.job_for_log(
+            user=request.user, workflow_id=workflow_id, number=number, job_name=job_name
+        )
+    )
+
+    async def lines():
+        after = 0
+        while True:
+            page = await sync_to_async(log_lines)(job, after_line=after, limit=LOG_PAGE_LINES)
+            if not page:
+                return
+            yield "".join(f"{line['timestamp']} {line['message']}\n" for line in page)
+            after = page[-1]["line"]
+
+    response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
+    filename = f"run-{number}-{job.name}.log"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def run_compare(request: HttpRequest, workflow_id) -> HttpResponse:
+    """The compare form's target: two run numbers in the query string, to the diff page."""
+    _found(selectors.workflow_for_page(user=request.user, workflow_id=workflow_id))
+    left, right = request.GET.get("a", ""), request.GET.get("b", "")
+    if not (left.isdigit() and right.isdigit()):
+        messages.error(request, "Pick two runs to compare.")
+        return redirect("workflow", workflow_id=workflow_id)
+    return redirect("run-diff", workflow_id=workflow_id, number=int(left), other=int(right))
+
+
+@login_required
+@require_GET
+def run_diff(request: HttpRequest, workflow_id, number: int, other: int) -> HttpResponse:
+    context = selectors.run_diff(
+        user=request.user, workflow_id=workflow_id, number=number, other=other
+    )
+    return render(request, "dashboard/diff.html", _found(context))
