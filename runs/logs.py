@@ -47,6 +47,9 @@ def clean_line(text: str, mask: re.Pattern | None, dropped: int = 0) -> str:
     """The line masked and, past MAX_LINE_CHARS, cut with a marker saying how much went."""
     if mask is not None:
         text = mask.sub(MASK, text)
+    if "\x00" in text:
+        # PostgreSQL stores no NUL in text or JSON; show it as a replacement character.
+        text = text.replace("\x00", "\ufffd")
     if len(text) > MAX_LINE_CHARS or dropped:
         cut = max(len(text) - MAX_LINE_CHARS, 0) + dropped
         text = f"{text[:MAX_LINE_CHARS]} … [line cut: {cut} more characters]"

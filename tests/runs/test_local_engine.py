@@ -515,3 +515,21 @@ def test_very_long_lines_are_cut_and_binary_output_breaks_nothing(world):
     assert len(long_line) < 17_000
     assert any(line.startswith("bin\ufffd\ufffd") for line in lines)
     assert lines[-1] == "after"
+
+
+def test_a_string_output_with_a_nul_fails_the_job_naming_it(world):
+    run = world.submit(
+        """
+        jobs:
+          odd:
+            uses: container@v1
+            with: {image: bash:5, args: ["bash", "-c", "printf 'a\\\\0b' > /outputs/answer"]}
+            outputs:
+              answer: {type: string}
+        """
+    )
+    run = wait_for_run(run)
+
+    odd = run.jobs.get(name="odd")
+    assert odd.phase == "FAILED"
+    assert odd.message == 'the string output "answer" contains a NUL character; write text'

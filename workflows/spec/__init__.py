@@ -24,6 +24,7 @@ from .model import (
     Trigger,
     WorkflowInput,
     WorkflowSpec,
+    string_output_problem,
 )
 from .parse import SpecResult, parse_spec
 from .run_inputs import RunInputsResult, resolve_run_inputs
@@ -50,4 +51,5 @@ __all__ = [
     "parse_spec",
     "resolve_run_inputs",
     "spec_json_schema",
+    "string_output_problem",
 ]

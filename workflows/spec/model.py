@@ -20,6 +20,27 @@ ValueType = Literal["dataset", "string", "volume"]
 
 # A string output holds at most this much UTF-8 text, on every engine.
 STRING_OUTPUT_MAX_BYTES = 64 * 1024
+
+
+def string_output_problem(name: str, value: str | None, size: int | None = None) -> str | None:
+    """Why the value a job left in /outputs/NAME cannot be its string output, or None.
+
+    The same rule on every engine; None for `value` means the file is missing.
+    `size` (bytes) stands for a value too large to have been read.
+    """
+    if value is None:
+        return f'the string output "{name}" is missing: the job must write the file /outputs/{name}'
+    size = len(value.encode()) if size is None else size
+    if size > STRING_OUTPUT_MAX_BYTES:
+        return (
+            f'the string output "{name}" is {size} bytes; string outputs hold at most '
+            f"{STRING_OUTPUT_MAX_BYTES // 1024} KiB (use a dataset or volume output for more)"
+        )
+    if "\x00" in value:
+        return f'the string output "{name}" contains a NUL character; write text'
+    return None
+
+
 SourceKind = Literal["workflow", "job", "inline"]
 
 

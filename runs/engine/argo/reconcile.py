@@ -44,7 +44,7 @@ from runs.specs import spec_model
 from runs.transitions import JOB_FINAL, RUN_FINAL, job_transition, run_transition
 from workflows.models import DatasetVersion, Model
 from workflows.services import dataset_version_commit, staging_folder
-from workflows.spec import STRING_OUTPUT_MAX_BYTES, Job, WorkflowSpec
+from workflows.spec import Job, WorkflowSpec, string_output_problem
 from workflows.spec.durations import format_duration
 
 _MISSING_OUTPUT = re.compile(r"/outputs/([A-Za-z0-9_-]+)")
@@ -266,19 +266,10 @@ def _outputs(ctx: Pass, row: JobRun, job: Job, view: TaskView) -> dict:
     outputs: dict = {}
     for name, output in job.outputs.items():
         if output.type == "string":
-            if name not in view.parameters:
-                raise OutputError(
-                    f'the string output "{name}" is missing: the job must write the file '
-                    f"/outputs/{name}"
-                )
-            value = view.parameters[name]
-            size = len(value.encode())
-            if size > STRING_OUTPUT_MAX_BYTES:
-                raise OutputError(
-                    f'the string output "{name}" is {size} bytes; string outputs hold at most '
-                    f"{STRING_OUTPUT_MAX_BYTES // 1024} KiB (use a dataset or volume output "
-                    "for more)"
-                )
+            value = view.parameters.get(name)
+            problem = string_output_problem(name, value)
+            if problem:
+                raise OutputError(problem)
             outputs[name] = {"value": value}
         elif output.type == "volume":
             outputs[name] = {"volume": {"id": f"{row.run_id}/{job.name}/{name}"}}

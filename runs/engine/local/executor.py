@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import psutil
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from runs.engine.local.actions import ActionError, action_plan
@@ -221,7 +221,12 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
         to, message = JobPhase.FAILED, outcome.message
     with transaction.atomic():
         if writer is not None:
-            writer.close()
+            try:
+                with transaction.atomic():
+                    writer.close()
+            except DatabaseError:
+                # The job's phase must move on even when its last lines cannot be stored.
+                logger.exception("could not store the last log lines of job %s", job_run.pk)
         moved = job_transition(
             job_id=job_run.pk,
             to=to,

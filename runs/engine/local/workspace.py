@@ -19,7 +19,7 @@ from django.conf import settings
 from runs.models import JobRun, Run
 from workflows.models import DatasetVersion
 from workflows.services import staging_folder
-from workflows.spec import STRING_OUTPUT_MAX_BYTES, Job
+from workflows.spec import STRING_OUTPUT_MAX_BYTES, Job, string_output_problem
 
 
 class OutputError(Exception):
@@ -132,16 +132,15 @@ def workspace_prepare(
 def read_string_output(workspace: Workspace, name: str) -> str:
     path = workspace.outputs / name
     if not path.is_file():
-        raise OutputError(
-            f'the string output "{name}" is missing: the job must write the file /outputs/{name}'
-        )
+        raise OutputError(string_output_problem(name, None))
     size = path.stat().st_size
     if size > STRING_OUTPUT_MAX_BYTES:
-        raise OutputError(
-            f'the string output "{name}" is {size} bytes; string outputs hold at most '
-            f"{STRING_OUTPUT_MAX_BYTES // 1024} KiB (use a dataset or volume output for more)"
-        )
+        raise OutputError(string_output_problem(name, "", size=size))
     try:
-        return path.read_bytes().decode("utf-8")
+        value = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise OutputError(f'the string output "{name}" is not UTF-8 text') from None
+    problem = string_output_problem(name, value)
+    if problem:
+        raise OutputError(problem)
+    return value
