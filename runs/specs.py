@@ -23,5 +23,9 @@ def _parsed(spec_id: int, sha256: str) -> SpecModel:
 
 
 def spec_model(run: Run) -> SpecModel:
-    sha256 = WorkflowSpec.objects.values_list("sha256", flat=True).get(pk=run.spec_id)
-    return _parsed(run.spec_id, sha256)
+    """The run's typed spec; kept on the run instance, so a task asks for it once."""
+    model = run.__dict__.get("_spec_model")
+    if model is None:
+        sha256 = WorkflowSpec.objects.values_list("sha256", flat=True).get(pk=run.spec_id)
+        model = run.__dict__["_spec_model"] = _parsed(run.spec_id, sha256)
+    return model
