@@ -2,6 +2,8 @@
 
 from django import forms
 
+from runs.services import RERUN_SPECS
+
 
 class ProjectForm(forms.Form):
     team = forms.TypedChoiceField(coerce=int)
@@ -22,7 +24,7 @@ class SecretForm(forms.Form):
 
 
 class RerunForm(forms.Form):
-    spec = forms.ChoiceField(choices=[("same", "same"), ("default", "default")])
+    spec = forms.ChoiceField(choices=[(choice, choice) for choice in RERUN_SPECS])
 
 
 def first_error(form: forms.Form) -> str:

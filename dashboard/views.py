@@ -148,9 +148,9 @@ def run_page(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
 def run_rerun(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
     run = _found(selectors.run_for_page(user=request.user, workflow_id=workflow_id, number=number))
     form = RerunForm(request.POST)
-    use_default = form.is_valid() and form.cleaned_data["spec"] == "default"
+    spec = form.cleaned_data["spec"] if form.is_valid() else "same"
     try:
-        new_run = run_services.run_rerun(run=run, user=request.user, use_default_spec=use_default)
+        new_run = run_services.run_rerun(run=run, user=request.user, spec=spec)
     except run_services.SubmissionError as error:
         messages.error(request, f"The run was not started: {error}")
         return redirect("run", workflow_id=workflow_id, number=number)

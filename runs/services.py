@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
-from runs.models import JobRun, Run
+from runs.logs import LogWriter
+from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
 from workflows.models import Cluster, Workflow
 from workflows.selectors import (
@@ -234,10 +237,14 @@ def run_submit(
     rerun_of: Run | None = None,
     trigger: dict | None = None,
     make_default: bool = False,
+    reuse: dict[str, JobRun] | None = None,
 ) -> Run:
     """Validate and create a run with its jobs PENDING, queued when the transaction commits.
 
-    `spec_text=None` runs the workflow's default spec.
+    `spec_text=None` runs the workflow's default spec. `reuse` names jobs of
+    `rerun_of` that succeeded there: the new run starts with them SUCCEEDED
+    and their outputs, and with `rerun_of`'s pinned inputs, so what they
+    produced still matches what the jobs after them will read.
     """
     if spec_text is None:
         if workflow.default_spec is None:
@@ -258,17 +265,19 @@ def run_submit(
             number=number,
             spec=stored_spec,
             inputs=supplied,
-            resolved_inputs=prepared.resolved_inputs,
+            resolved_inputs=rerun_of.resolved_inputs if reuse else prepared.resolved_inputs,
             cluster=prepared.cluster,
             created_by=user,
             reason=reason,
             rerun_of=rerun_of,
             trigger=trigger or {},
         )
-        JobRun.objects.bulk_create(
+        jobs = JobRun.objects.bulk_create(
             JobRun(run=run, name=job.name, position=index)
             for index, job in enumerate(prepared.spec.jobs)
         )
+        if reuse:
+            _jobs_reused(run=run, jobs=jobs, reuse=reuse)
         if make_default or workflow.default_spec_id is None:
             Workflow.objects.filter(pk=workflow.pk).update(default_spec=stored_spec)
             workflow.default_spec = stored_spec
@@ -294,18 +303,108 @@ def _enqueue_start(run_id: int) -> None:
     run_start.delay(run_id)
 
 
-def run_rerun(*, run: Run, user=None, use_default_spec: bool = False) -> Run:
-    """A new run of the same workflow and inputs, with the same spec or the default one."""
-    spec_text = None if use_default_spec else run.spec.text
+RERUN_SPECS = ("same", "default", "failed")
+
+
+def run_rerun(*, run: Run, user=None, spec: str = "same") -> Run:
+    """A new run of the same workflow and inputs.
+
+    `spec`: "same" runs the run's spec again, "default" the workflow's default
+    spec, "failed" the run's spec with only the jobs that did not succeed.
+    """
+    if spec == "failed":
+        return run_rerun_failed(run=run, user=user)
     return run_submit(
         workflow=run.workflow,
-        spec_text=spec_text,
+        spec_text=None if spec == "default" else run.spec.text,
         inputs={"inputs": run.inputs},
         cluster_id=run.cluster.handle,
         user=user,
         reason=Run.Reason.RERUN,
         rerun_of=run,
     )
+
+
+def jobs_to_reuse(spec: SpecModel, phases: dict[str, str]) -> set[str]:
+    """The jobs a re-run of the failed jobs can keep: those that succeeded, unless
+    a job that runs again reads one of their volumes (volumes end with their run).
+    """
+    reused = {name for name, phase in phases.items() if phase == JobPhase.SUCCEEDED}
+    changed = True
+    while changed:
+        changed = False
+        for job in spec.jobs:
+            if job.name in reused:
+                continue
+            for job_input in job.inputs.values():
+                source = job_input.source
+                if source.kind == "job" and job_input.type == "volume" and source.job in reused:
+                    reused.discard(source.job)
+                    changed = True
+    return reused
+
+
+def run_rerun_failed(*, run: Run, user=None) -> Run:
+    """A new run of the same spec and inputs in which only the jobs that did not succeed run.
+
+    The jobs that succeeded keep their outputs (string values, committed
+    dataset versions); a succeeded job whose volume a re-running job reads
+    runs again too.
+    """
+    if run.phase not in (RunPhase.FAILED, RunPhase.CANCELED):
+        if run.phase == RunPhase.SUCCEEDED:
+            problem = f"every job of run {run.number} succeeded; use a plain re-run instead"
+        else:
+            problem = (
+                f"run {run.number} is still {run.phase.lower()}; wait for it to end or cancel it"
+            )
+        raise _single_error("run", f"cannot re-run only the failed jobs: {problem}", status=409)
+    if run.cluster.kind == Cluster.Kind.ARGO:
+        raise _single_error(
+            "run",
+            "re-running only the failed jobs works on local clusters; "
+            "on an Argo cluster, re-run the whole run",
+        )
+    previous = {job.name: job for job in run.jobs.all()}
+    spec = spec_model(run)
+    reused = jobs_to_reuse(spec, {name: job.phase for name, job in previous.items()})
+    return run_submit(
+        workflow=run.workflow,
+        spec_text=run.spec.text,
+        inputs={"inputs": run.inputs},
+        cluster_id=run.cluster.handle,
+        user=user,
+        reason=Run.Reason.RERUN,
+        rerun_of=run,
+        reuse={name: previous[name] for name in reused},
+    )
+
+
+def _jobs_reused(*, run: Run, jobs: list[JobRun], reuse: dict[str, JobRun]) -> None:
+    """Settle the reused jobs of a new run as SUCCEEDED, with their earlier outputs."""
+    previous_number = run.rerun_of.number
+    now = timezone.now()
+    for job in jobs:
+        earlier = reuse.get(job.name)
+        if earlier is None:
+            continue
+        job.phase = JobPhase.SUCCEEDED
+        job.outputs = earlier.outputs
+        job.exit_code = earlier.exit_code
+        job.started = job.finished = now
+        job.message = (
+            f"reused: it succeeded in run #{previous_number}, whose outputs it keeps; "
+            "it did not run again"
+        )
+    JobRun.objects.bulk_update(
+        [job for job in jobs if job.name in reuse],
+        ["phase", "outputs", "exit_code", "started", "finished", "message"],
+    )
+    for job in jobs:
+        if job.name in reuse:
+            writer = LogWriter(job)
+            writer.line(job.message)
+            writer.close()
 
 
 def run_request_cancel(*, run: Run) -> bool:

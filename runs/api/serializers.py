@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from runs.models import JobPhase, Run, RunPhase
+from runs.services import RERUN_SPECS
 from workflows.api.serializers import StrictCharField
 
 MAX_LOG_LINES = 5000
@@ -62,9 +63,11 @@ class RunSubmitSerializer(serializers.Serializer):
 
 class RerunSerializer(serializers.Serializer):
     spec = serializers.ChoiceField(
-        choices=["same", "default"],
+        choices=list(RERUN_SPECS),
         default="same",
-        help_text='"same": the spec of the run re-run; "default": the workflow\'s default spec.',
+        help_text='"same": the spec of the run re-run; "default": the workflow\'s default spec; '
+        '"failed": the same spec, running only the jobs that did not succeed (the others keep '
+        "their outputs).",
     )
 
 

@@ -106,7 +106,7 @@ class RunCancelView(ApiView):
 
 class RunRerunView(ApiView):
     @extend_schema(
-        summary="Run again with the same inputs, and the same spec or the default one",
+        summary="Run again with the same inputs: same spec, default spec, or only the failed jobs",
         parameters=[WORKFLOW_ID, RUN_NUMBER],
         request=s.RerunSerializer,
         responses={201: s.RunStatusDocumentSerializer, **SUBMIT_ERRORS},
@@ -114,7 +114,7 @@ class RunRerunView(ApiView):
     def post(self, request, workflow_id: str, number: str) -> Response:
         run = _run(request, workflow_id, number)
         data = self.valid(s.RerunSerializer, request.data)
-        new_run = run_rerun(run=run, user=request.user, use_default_spec=data["spec"] == "default")
+        new_run = run_rerun(run=run, user=request.user, spec=data["spec"])
         return Response(selectors.run_status_document(new_run), status=status.HTTP_201_CREATED)
 
 

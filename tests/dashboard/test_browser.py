@@ -21,7 +21,13 @@ from runs.services import run_submit
 from tests.dashboard.browser import dashboard_server, launch_chromium, log_in
 from tests.processes import REPO, celery_worker, child_env
 from tests.runs.engine_helpers import wait_for_job_phase, wait_for_run
-from workflows.services import project_create, team_create, workflow_create, workflow_spec_update
+from workflows.services import (
+    project_create,
+    secret_set,
+    team_create,
+    workflow_create,
+    workflow_spec_update,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -72,6 +78,31 @@ jobs:
       script: |-
         echo going to sleep
         sleep 120
+"""
+
+FLAKY = """\
+jobs:
+  prepare:
+    uses: script@v1
+    with:
+      image: bash:5
+      script: echo 42 > /outputs/answer
+    outputs:
+      answer:
+        type: string
+  flaky:
+    needs: [prepare]
+    inputs:
+      answer: prepare.outputs.answer
+    env:
+      MODE: secret:mode
+    uses: script@v1
+    with:
+      image: bash:5
+      script: |-
+        sleep 1
+        [ "$MODE" = go ] || { echo "mode is $MODE"; exit 3; }
+        echo "the answer is $(cat /inputs/answer)"
 """
 
 
@@ -297,6 +328,35 @@ def test_rerun_starts_run_2_with_the_same_spec(page, server, world):
     expect(page.locator("#run-phase")).to_have_text("Succeeded", timeout=30_000)
 
 
+def test_rerun_failed_jobs_runs_only_those_and_keeps_the_others_outputs(page, server, world):
+    workflow = world.workflow("flaky", FLAKY)
+    secret_set(team=world.team, scope="project", project=world.project, name="mode", value="stop")
+    world.run(workflow)
+    log_in(page, server, "ada", PASSWORD)
+    page.goto(f"{server}/workflows/{workflow.pk}/runs/1/")
+    rerun_failed = page.locator("#rerun-failed-form")
+    expect(rerun_failed).to_be_hidden()
+    expect(page.locator("#run-phase")).to_have_text("Failed", timeout=20_000)
+    expect(rerun_failed).to_be_visible()
+    secret_set(team=world.team, scope="project", project=world.project, name="mode", value="go")
+
+    page.click("#rerun-failed-button")
+
+    page.wait_for_url(re.compile(r"/runs/2/$"))
+    expect(page.locator("#run-graph [data-job=prepare]")).to_have_class(
+        re.compile("phase-SUCCEEDED")
+    )
+    expect(page.locator("#run-phase")).to_have_text("Succeeded", timeout=30_000)
+    expect(rerun_failed).to_be_hidden()
+    page.locator("#run-graph [data-job=prepare]").click()
+    expect(page.locator("#log-view")).to_contain_text("reused: it succeeded in run #1")
+    page.locator("#run-graph [data-job=flaky]").click()
+    expect(page.locator("#log-view")).to_contain_text("the answer is 42")
+    second = Run.objects.get(workflow=workflow, number=2)
+    assert second.jobs.get(name="flaky").attempt == 1
+    assert second.jobs.get(name="prepare").attempt == 0
+
+
 def test_cancel_on_a_long_job_ends_the_run_canceled(page, server, world):
     workflow = world.workflow("long", LONG)
     run = world.run(workflow)
@@ -309,6 +369,7 @@ def test_cancel_on_a_long_job_ends_the_run_canceled(page, server, world):
     expect(page.locator("#run-phase")).to_have_text("Canceled", timeout=20_000)
     expect(node).to_have_class(re.compile("phase-CANCELED"))
     expect(page.locator("#cancel-form")).to_be_hidden()
+    expect(page.locator("#rerun-failed-form")).to_be_visible()
     assert wait_for_run(run).phase == "CANCELED"
 
 

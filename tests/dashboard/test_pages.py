@@ -230,6 +230,29 @@ def test_rerun_starts_a_run_with_the_same_spec_or_the_default(client, scene, mem
     assert fourth.spec_id == workflow.default_spec_id != second.spec_id
 
 
+def test_rerun_failed_jobs_keeps_what_succeeded_and_says_why_it_cannot(client, scene, member):
+    client.force_login(member)
+    workflow, second = scene.workflow, scene.second
+    page = text(client.get(reverse("run", args=[workflow.pk, second.number])))
+    assert "Re-run failed jobs" in page
+    url = reverse("run-rerun", args=[workflow.pk, second.number])
+
+    response = client.post(url, {"spec": "failed"})
+
+    third = Run.objects.get(workflow=workflow, number=3)
+    assert response["Location"] == reverse("run", args=[workflow.pk, 3])
+    assert dict(third.jobs.values_list("name", "phase")) == {
+        "prepare": "SUCCEEDED",
+        "report": "PENDING",
+    }
+    Run.objects.filter(pk=third.pk).update(phase="SUCCEEDED")
+    response = client.post(
+        reverse("run-rerun", args=[workflow.pk, 3]), {"spec": "failed"}, follow=True
+    )
+    assert "every job of run 3 succeeded; use a plain re-run instead" in text(response)
+    assert Run.objects.filter(workflow=workflow).count() == 3
+
+
 def test_cancel_asks_the_engine_and_says_so(
     client, scene, member, django_capture_on_commit_callbacks
 ):

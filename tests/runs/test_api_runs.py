@@ -444,6 +444,34 @@ class TestCancelAndRerun:
 
         assert Run.objects.get(number=2).spec.text == OTHER_SPEC
 
+    def test_rerun_of_the_failed_jobs_keeps_what_succeeded(self, as_user, workflow):
+        client = as_user("owner")
+        _submit(client, workflow)
+        first = Run.objects.get(number=1)
+        first.jobs.filter(name="first").update(phase="SUCCEEDED", exit_code=0)
+        first.jobs.filter(name="second").update(phase="FAILED", exit_code=1)
+        Run.objects.filter(pk=first.pk).update(phase=RunPhase.FAILED)
+
+        answer = client.post(f"{_runs_url(workflow)}/1/rerun", {"spec": "failed"}, format="json")
+
+        assert answer.status_code == 201
+        jobs = answer.json()["status"]["jobs"]
+        assert jobs["first"]["phase"] == "SUCCEEDED"
+        assert jobs["first"]["message"].startswith("reused: it succeeded in run #1")
+        assert jobs["second"]["phase"] == "PENDING"
+
+    def test_rerun_of_the_failed_jobs_of_a_running_run_is_409(self, as_user, workflow):
+        _submit(as_user("owner"), workflow)
+        Run.objects.filter(number=1).update(phase=RunPhase.RUNNING)
+
+        answer = as_user("owner").post(
+            f"{_runs_url(workflow)}/1/rerun", {"spec": "failed"}, format="json"
+        )
+
+        assert answer.status_code == 409
+        assert "run 1 is still running; wait for it to end or cancel it" in answer.json()["detail"]
+        assert Run.objects.count() == 1
+
     def test_rerun_refuses_an_unknown_choice(self, as_user, workflow):
         _submit(as_user("owner"), workflow)
 

@@ -533,3 +533,55 @@ def test_a_string_output_with_a_nul_fails_the_job_naming_it(world):
     odd = run.jobs.get(name="odd")
     assert odd.phase == "FAILED"
     assert odd.message == 'the string output "answer" contains a NUL character; write text'
+
+
+RERUN_FAILED = """
+jobs:
+  prepare:
+    uses: script@v1
+    with:
+      image: bash:5
+      script: |
+        echo prepared > /outputs/data/file.txt
+        echo 42 > /outputs/answer
+    outputs:
+      data: {type: dataset, with: {ref: prepared}}
+      answer: {type: string}
+  scratch:
+    uses: script@v1
+    with: {image: bash:5, script: "echo scratch > /outputs/space/note"}
+    outputs:
+      space: {type: volume}
+  check:
+    needs: [prepare, scratch]
+    inputs:
+      data: prepare.outputs.data
+      answer: prepare.outputs.answer
+      space: scratch.outputs.space
+    env: {MODE: "secret:mode"}
+    uses: script@v1
+    with:
+      image: bash:5
+      script: |
+        [ "$MODE" = go ] || exit 4
+        cat /inputs/data/file.txt /inputs/answer /inputs/space/note
+"""
+
+
+def test_rerun_of_the_failed_jobs_reuses_datasets_and_strings_and_redoes_volumes(world):
+    from runs.services import run_rerun
+
+    world.dataset("prepared")
+    world.secret("mode", "stop")
+    first = wait_for_run(world.submit(RERUN_FAILED))
+    assert phases(first) == {"prepare": "SUCCEEDED", "scratch": "SUCCEEDED", "check": "FAILED"}
+    world.secret("mode", "go")
+
+    second = wait_for_run(run_rerun(run=first, user=world.user, spec="failed"))
+
+    assert second.phase == "SUCCEEDED", phases(second)
+    assert job_log(second, "check").splitlines()[-3:] == ["prepared", "42", "scratch"]
+    assert second.jobs.get(name="prepare").outputs == first.jobs.get(name="prepare").outputs
+    assert DatasetVersion.objects.filter(dataset__name="prepared").count() == 1
+    assert "reused: it succeeded in run #1" in job_log(second, "prepare")
+    assert "bubblewrap" in job_log(second, "scratch"), "a volume a re-run job reads is made again"

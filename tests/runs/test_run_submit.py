@@ -4,11 +4,12 @@ import pytest
 from django.utils import timezone
 
 from runs.models import JobPhase, JobRun, Run, RunPhase
-from runs.selectors import run_status_document
-from runs.services import SubmissionError, run_rerun, run_submit
+from runs.selectors import log_lines, run_status_document
+from runs.services import SubmissionError, jobs_to_reuse, run_rerun, run_submit
 from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
 from workflows.models import Dataset, DatasetVersion, Secret, WorkflowSpec
 from workflows.services import secret_set
+from workflows.spec import parse_spec
 
 # `report` comes first in the text but needs `prepare`: jobs are stored in run order.
 SPEC = """\
@@ -318,3 +319,104 @@ class TestRerunAndQueueing:
 
         assert callbacks == []
         assert enqueued == []
+
+
+def _settle(run: Run, **phases: str) -> None:
+    """Give the run's jobs these phases (and `prepare` its outputs); end the run FAILED."""
+    for name, phase in phases.items():
+        outputs = {}
+        if name == "prepare" and phase == JobPhase.SUCCEEDED:
+            version = DatasetVersion.objects.get(dataset__name="raw", version="v2")
+            outputs = {"listing": {"dataset": {"id": "listings:v1", "versionId": version.pk}}}
+        JobRun.objects.filter(run=run, name=name).update(phase=phase, outputs=outputs, exit_code=0)
+    Run.objects.filter(pk=run.pk).update(phase=RunPhase.FAILED)
+    run.refresh_from_db()
+
+
+@pytest.mark.django_db
+class TestRerunFailedJobs:
+    def test_succeeded_jobs_keep_their_outputs_and_the_others_run_again(
+        self, ready, owner, enqueued, django_capture_on_commit_callbacks
+    ):
+        first = run_submit(workflow=ready, spec_text=SPEC)
+        _settle(first, prepare=JobPhase.SUCCEEDED, report=JobPhase.FAILED)
+        # A newer version of the input must not change what the reused job's output came from.
+        DatasetVersion.objects.create(
+            dataset=Dataset.objects.get(name="raw"), version="v3", is_committed=True
+        )
+
+        with django_capture_on_commit_callbacks(execute=True):
+            second = run_rerun(run=first, user=owner, spec="failed")
+
+        assert enqueued == [second.id]
+        assert second.rerun_of == first and second.reason == Run.Reason.RERUN
+        assert second.resolved_inputs == first.resolved_inputs
+        prepare = second.jobs.get(name="prepare")
+        assert prepare.phase == JobPhase.SUCCEEDED
+        assert prepare.outputs == first.jobs.get(name="prepare").outputs
+        assert prepare.message.startswith("reused: it succeeded in run #1")
+        assert [line["message"] for line in log_lines(prepare)] == [prepare.message]
+        assert second.jobs.get(name="report").phase == JobPhase.PENDING
+
+    def test_a_succeeded_job_whose_volume_a_rerunning_job_reads_runs_again(self):
+        spec = parse_spec(VOLUME_SPEC).spec
+        phases = {"scratch": "SUCCEEDED", "notes": "SUCCEEDED", "use": "FAILED", "other": "SKIPPED"}
+
+        assert jobs_to_reuse(spec, phases) == {"notes"}
+
+    def test_a_chain_of_volumes_runs_again_from_its_start(self):
+        spec = parse_spec(VOLUME_SPEC).spec
+        phases = {"scratch": "SUCCEEDED", "notes": "SUCCEEDED", "use": "SUCCEEDED"}
+
+        assert jobs_to_reuse(spec, {**phases, "other": "FAILED"}) == {"notes"}
+        assert jobs_to_reuse(spec, {**phases, "other": "SUCCEEDED"}) == set(phases) | {"other"}
+
+    @pytest.mark.parametrize(
+        ("phase", "message"),
+        [
+            (RunPhase.SUCCEEDED, "every job of run 1 succeeded; use a plain re-run instead"),
+            (RunPhase.RUNNING, "run 1 is still running; wait for it to end or cancel it"),
+        ],
+    )
+    def test_a_run_that_did_not_fail_is_refused(self, ready, enqueued, phase, message):
+        first = run_submit(workflow=ready, spec_text=SPEC)
+        Run.objects.filter(pk=first.pk).update(phase=phase)
+        first.refresh_from_db()
+
+        with pytest.raises(SubmissionError, match=message) as refused:
+            run_rerun(run=first, spec="failed")
+
+        assert refused.value.status == 409
+        assert Run.objects.count() == 1
+
+    def test_an_argo_run_is_refused_with_what_to_do_instead(self, ready, team, enqueued):
+        argo = ClusterFactory(team=team, handle="k8s", kind="argo")
+        first = run_submit(workflow=ready, spec_text=SPEC, cluster_id=argo.handle)
+        _settle(first, prepare=JobPhase.SUCCEEDED, report=JobPhase.FAILED)
+
+        with pytest.raises(SubmissionError, match="on an Argo cluster, re-run the whole run"):
+            run_rerun(run=first, spec="failed")
+
+
+VOLUME_SPEC = """\
+jobs:
+  scratch:
+    uses: script@v1
+    with: {image: bash:5, script: "touch /outputs/space/a"}
+    outputs: {space: {type: volume}}
+  notes:
+    uses: script@v1
+    with: {image: bash:5, script: "echo n > /outputs/note"}
+    outputs: {note: {type: string}}
+  use:
+    needs: [scratch, notes]
+    uses: script@v1
+    with: {image: bash:5, script: "cat /inputs/space/a /inputs/note"}
+    inputs: {space: scratch.outputs.space, note: notes.outputs.note}
+    outputs: {more: {type: volume}}
+  other:
+    needs: [use]
+    uses: script@v1
+    with: {image: bash:5, script: "ls /inputs/more"}
+    inputs: {more: use.outputs.more}
+"""

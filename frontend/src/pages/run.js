@@ -67,6 +67,8 @@ function drawAll() {
 const phaseBox = document.getElementById("run-phase");
 const durationBox = document.getElementById("run-duration");
 const cancelForm = document.getElementById("cancel-form");
+const rerunFailedForm = document.getElementById("rerun-failed-form");
+const RERUN_FAILED_PHASES = new Set(["FAILED", "CANCELED"]);
 const messageBox = document.getElementById("run-message");
 const countsBox = document.getElementById("phase-counts");
 let countsFrame = 0;
@@ -77,6 +79,7 @@ function renderHeader() {
   if (shown !== status.phase) phaseBox.innerHTML = badgeHTML(status.phase, "phase-large");
   durationBox.textContent = formatDuration(secondsBetween(status.started, status.finished));
   cancelForm.hidden = RUN_FINAL.has(status.phase);
+  if (rerunFailedForm) rerunFailedForm.hidden = !RERUN_FAILED_PHASES.has(status.phase);
   messageBox.hidden = !status.message;
   messageBox.textContent = status.message ?? "";
   document.title = `${phaseLabel(status.phase)} · ${baseTitle}`;
