@@ -359,12 +359,6 @@ def run_rerun_failed(*, run: Run, user=None) -> Run:
                 f"run {run.number} is still {run.phase.lower()}; wait for it to end or cancel it"
             )
         raise _single_error("run", f"cannot re-run only the failed jobs: {problem}", status=409)
-    if run.cluster.kind == Cluster.Kind.ARGO:
-        raise _single_error(
-            "run",
-            "re-running only the failed jobs works on local clusters; "
-            "on an Argo cluster, re-run the whole run",
-        )
     previous = {job.name: job for job in run.jobs.all()}
     spec = spec_model(run)
     reused = jobs_to_reuse(spec, {name: job.phase for name, job in previous.items()})

@@ -389,14 +389,6 @@ class TestRerunFailedJobs:
         assert refused.value.status == 409
         assert Run.objects.count() == 1
 
-    def test_an_argo_run_is_refused_with_what_to_do_instead(self, ready, team, enqueued):
-        argo = ClusterFactory(team=team, handle="k8s", kind="argo")
-        first = run_submit(workflow=ready, spec_text=SPEC, cluster_id=argo.handle)
-        _settle(first, prepare=JobPhase.SUCCEEDED, report=JobPhase.FAILED)
-
-        with pytest.raises(SubmissionError, match="on an Argo cluster, re-run the whole run"):
-            run_rerun(run=first, spec="failed")
-
 
 VOLUME_SPEC = """\
 jobs:

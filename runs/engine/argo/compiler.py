@@ -143,17 +143,19 @@ class _Compiler:
                 if name in self.s3
             }
         self.output_keys: dict[tuple[str, str], str] = {}
+        self.reused = binding.reused
+        self.jobs = [job for job in spec.jobs if job.name not in self.reused]
+        """The jobs that run: a re-run of failed jobs leaves out those it reuses."""
 
     # -- the manifest ----------------------------------------------------------
 
     def compile(self) -> Compiled:
-        spec = self.spec
-        for job in spec.jobs:
+        for job in self.jobs:
             for name, output in job.outputs.items():
                 if output.type == "volume":
                     self._claim(job, name)
         templates = [self._dag()]
-        templates += [self._template(job) for job in spec.jobs]
+        templates += [self._template(job) for job in self.jobs]
         if self.problems:
             raise CompileError(self.problems)
         workflow_spec: dict = {"entrypoint": ENTRYPOINT}
@@ -219,7 +221,7 @@ class _Compiler:
     def _image_pull_secrets(self) -> list[dict]:
         mapping = self.settings.get("imagePullSecrets") or {}
         names: dict[str, None] = {}
-        for job in self.spec.jobs:
+        for job in self.jobs:
             for registry in job.resources.container_registries:
                 names[mapping.get(registry, registry)] = None
         return [{"name": name} for name in names]
@@ -239,10 +241,11 @@ class _Compiler:
 
     def _dag(self) -> dict:
         tasks = []
-        for job in self.spec.jobs:
+        for job in self.jobs:
             task: dict = {"name": self.tasks[job.name], "template": self.tasks[job.name]}
-            if job.needs:
-                task["dependencies"] = [self.tasks[need] for need in job.needs]
+            needs = [need for need in job.needs if need not in self.reused]
+            if needs:
+                task["dependencies"] = [self.tasks[need] for need in needs]
             arguments = [
                 {"name": name, "value": self._string_source(job, job_input)}
                 for name, job_input in job.inputs.items()
@@ -257,6 +260,8 @@ class _Compiler:
 
     def _string_source(self, job: Job, job_input) -> str:
         source = job_input.source
+        if source.kind == "job" and source.job in self.reused:
+            return str(self.reused[source.job][source.output]["value"])
         if source.kind == "job":
             return f"{{{{tasks.{self.tasks[source.job]}.outputs.parameters.{source.output}}}}}"
         if source.kind == "workflow":
@@ -361,6 +366,9 @@ class _Compiler:
 
     def _input_key(self, job: Job, name: str) -> str:
         source = job.inputs[name].source
+        if source.kind == "job" and source.job in self.reused:
+            kept = self.reused[source.job][source.output]
+            return dataset_version_key(self.key_prefix, kept["datasetId"], kept["version"])
         if source.kind == "job":
             return self._output_key(self.spec.job(source.job), source.output)
         if source.kind == "workflow":

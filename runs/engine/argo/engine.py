@@ -88,6 +88,7 @@ def binding(run: Run, state: dict | None = None) -> RunBinding:
         resolved_inputs=run.resolved_inputs,
         output_versions=state.get("datasets") or {},
         model_ids=state.get("models") or {},
+        reused=state.get("reused") or {},
     )
 
 
@@ -126,7 +127,10 @@ def _reserve(run: Run, spec: WorkflowSpec) -> dict:
         jobs = {job.name: job for job in run.jobs.all()}
         datasets: dict[str, dict] = {}
         models: dict[str, str] = {}
+        reused = _reused_outputs(spec, jobs)
         for job in spec.jobs:
+            if job.name in reused:
+                continue
             for name, output in job.outputs.items():
                 if output.type != "dataset":
                     continue
@@ -151,15 +155,52 @@ def _reserve(run: Run, spec: WorkflowSpec) -> dict:
             secret=f"{name}-secrets",
             datasets=datasets,
             models=models,
+            reused=reused,
         )
         Run.objects.filter(pk=run.pk).update(engine_state=state)
         run.engine_state = state
         return state
 
 
+def _reused_outputs(spec: WorkflowSpec, jobs: dict[str, JobRun]) -> dict[str, dict]:
+    """The outputs of the jobs a re-run of failed jobs keeps, as the compiler takes them.
+
+    Before the Workflow exists, the only SUCCEEDED jobs of a run are those.
+    """
+    reused: dict[str, dict] = {}
+    for name, row in jobs.items():
+        if row.phase != JobPhase.SUCCEEDED:
+            continue
+        outputs = {}
+        for output, produced in row.outputs.items():
+            if spec.job(name).outputs[output].type == "string":
+                outputs[output] = {"value": produced["value"]}
+            elif "dataset" in produced:
+                version = DatasetVersion.objects.filter(
+                    pk=produced["dataset"]["versionId"], is_committed=True
+                ).first()
+                if version is None:
+                    raise SubmissionFailed(
+                        f'the dataset version {produced["dataset"]["id"]} that job "{name}" '
+                        "produced no longer exists; re-run the whole run"
+                    )
+                outputs[output] = {
+                    "datasetId": version.dataset_id,
+                    "version": version.version,
+                    "versionId": version.pk,
+                }
+        reused[name] = outputs
+    return reused
+
+
 def _input_versions(run: Run) -> list[DatasetVersion]:
     """The committed dataset versions the run's jobs read from the dashboard's store."""
-    ids = set()
+    ids = {
+        kept["versionId"]
+        for outputs in (run.engine_state.get("reused") or {}).values()
+        for kept in outputs.values()
+        if "versionId" in kept
+    }
     resolved = run.resolved_inputs or {}
     for value in (resolved.get("workflow") or {}).values():
         if "dataset" in value:

@@ -71,7 +71,10 @@ class RunBinding:
 
     ``resolved_inputs`` has Run.resolved_inputs' shape; ``output_versions``
     maps job -> dataset output -> ``{"datasetId", "version"}`` of the version
-    reserved for it; ``model_ids`` maps a create-model job to its model's id.
+    reserved for it; ``model_ids`` maps a create-model job to its model's id;
+    ``reused`` maps a job that succeeded in an earlier run and does not run
+    again to its outputs: ``{"value": text}`` for a string,
+    ``{"datasetId", "version"}`` for a dataset.
     """
 
     name: str | None = None
@@ -80,6 +83,7 @@ class RunBinding:
     resolved_inputs: Mapping = field(default_factory=dict)
     output_versions: Mapping[str, Mapping[str, Mapping]] = field(default_factory=dict)
     model_ids: Mapping[str, str] = field(default_factory=dict)
+    reused: Mapping[str, Mapping[str, Mapping]] = field(default_factory=dict)
     generate_name: str = "gradient-"
 
     @property

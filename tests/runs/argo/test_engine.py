@@ -584,3 +584,44 @@ def test_argo_watch_once_reconciles_every_run(world, sim):
             break
     assert run.phase == "SUCCEEDED"
     assert out.getvalue() == "k8s: 1 run(s) reconciled\n"
+
+
+@needs_examples
+def test_rerun_of_the_failed_jobs_submits_only_those_and_feeds_them_the_kept_outputs(
+    world, sim, kube_api
+):
+    from runs.services import run_rerun
+
+    pipeline_world(world)
+    sim.behaviors = {
+        "count": Behavior(parameters={"total": "6"}, files={"counts": {"counts.txt": b"2 cat\n"}}),
+        "report": Behavior(outcome="Failed", exit_code=2),
+    }
+    first = drive(world.start(PIPELINE, inputs=(EXAMPLES / "inputs.yaml").read_text()), sim)
+    assert phases(first) == {"scratch": "SUCCEEDED", "count": "SUCCEEDED", "report": "FAILED"}
+    sim.behaviors["report"] = Behavior(files={"report": {"report.txt": b"6 words\n"}})
+
+    second = run_rerun(run=first, user=world.user, spec="failed")
+    engine.run_start(second.pk)
+    second.refresh_from_db()
+
+    manifest = kube_api.workflow(NAMESPACE, second.engine_state["name"])
+    assert schema_errors({k: v for k, v in manifest.items() if k != "status"}) == []
+    (dag,) = [t for t in manifest["spec"]["templates"] if "dag" in t]
+    assert [(task["name"], task.get("dependencies")) for task in dag["dag"]["tasks"]] == [
+        ("report", None)
+    ]
+    assert {"name": "total", "value": "6"} in dag["dag"]["tasks"][0]["arguments"]["parameters"]
+    assert "volumeClaimTemplates" not in manifest["spec"]
+    assert set(second.engine_state["datasets"]) == {"report"}
+    counts = first.jobs.get(name="count").outputs["counts"]["dataset"]
+    (report,) = [t for t in manifest["spec"]["templates"] if t["name"] == "report"]
+    (counts_in,) = [a for a in report["inputs"]["artifacts"] if a["name"] == "counts"]
+    version = DatasetVersion.objects.get(pk=counts["versionId"])
+    assert counts_in["s3"]["key"] == f"gw/datasets/{version.dataset_id}/{version.version}.tgz"
+
+    second = drive(second, sim)
+    assert phases(second) == {"scratch": "SUCCEEDED", "count": "SUCCEEDED", "report": "SUCCEEDED"}
+    assert second.jobs.get(name="count").outputs == first.jobs.get(name="count").outputs
+    assert DatasetVersion.objects.filter(dataset__name="word-counts").count() == 1
+    assert DatasetVersion.objects.filter(dataset__name="reports", is_committed=True).count() == 1
