@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gradient.settings")
 
@@ -11,3 +12,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules of packages inside apps, which autodiscovery (app.tasks only) misses.
 app.autodiscover_tasks(["workflows.git"])
+
+
+@worker_process_shutdown.connect
+def _flush_events(**_) -> None:
+    """A pool process that stops writes the events it still holds first."""
+    from runs.events import flush_published
+
+    flush_published()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_database_connections(**_) -> None:
+    """Drop connections that are too old or broke, as Django does around a request."""
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -7,14 +7,22 @@ the database does not have.
 Events go to a Redis Stream per run. The stream's entry ids are the run's
 event sequence numbers: a websocket that reconnects says the last id it saw
 and reads on from there, or gets a fresh snapshot when the stream no longer
-reaches back that far (after a Redis restart, say). Writing to the stream is
-one synchronous XADD, cheap enough for every job transition and log batch.
+reaches back that far (after a Redis restart, say).
+
+A committed event is handed to a background thread of the process, which
+writes whatever has queued up in one round trip and in publishing order: the
+worker that just moved a job does not wait for Redis before it starts the
+next job or queues the dependents. `flush_published` waits for the queue to
+drain (worker shutdown, tests).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
+import queue
 import threading
 
 import redis
@@ -46,21 +54,93 @@ def redis_client() -> redis.Redis | None:
     return cached[1]
 
 
-def _send(run_id: int, event: dict) -> None:
+class _Publisher:
+    """One thread per process that writes queued events to their runs' streams."""
+
+    BATCH = 500
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.unwritten = 0
+        self.drained = threading.Condition()
+        self.thread = threading.Thread(target=self._loop, name="event-publisher", daemon=True)
+        self.thread.start()
+
+    def put(self, run_id: int, event: dict) -> None:
+        with self.drained:
+            self.unwritten += 1
+        self.queue.put((run_id, json.dumps(event, separators=(",", ":"))))
+
+    def wait(self, timeout: float) -> bool:
+        with self.drained:
+            return self.drained.wait_for(lambda: self.unwritten == 0, timeout)
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            _write(batch)
+            with self.drained:
+                self.unwritten -= len(batch)
+                self.drained.notify_all()
+
+
+def _write(batch: list[tuple[int, str]]) -> None:
     client = redis_client()
     if client is None:
         return
     try:
-        client.xadd(
-            run_stream_key(run_id),
-            {"event": json.dumps(event, separators=(",", ":"))},
-            maxlen=STREAM_MAX_EVENTS,
-            approximate=True,
-        )
+        pipeline = client.pipeline(transaction=False)
+        for run_id, text in batch:
+            pipeline.xadd(
+                run_stream_key(run_id),
+                {"event": text},
+                maxlen=STREAM_MAX_EVENTS,
+                approximate=True,
+            )
+        pipeline.execute()
     except redis.RedisError:
-        # The database holds the truth; a browser that missed this event
+        # The database holds the truth; a browser that missed these events
         # resynchronises from a snapshot when it reconnects.
-        logger.warning("could not publish an event of run %s", run_id, exc_info=True)
+        runs = sorted({run_id for run_id, _ in batch})
+        logger.warning("could not publish %s events of runs %s", len(batch), runs, exc_info=True)
+
+
+_publisher_lock = threading.Lock()
+_publisher: _Publisher | None = None
+
+
+def _process_publisher() -> _Publisher:
+    """This process's publisher; a forked child starts its own."""
+    global _publisher
+    current = _publisher
+    if current is None or current.pid != os.getpid():
+        with _publisher_lock:
+            if _publisher is None or _publisher.pid != os.getpid():
+                _publisher = _Publisher()
+            current = _publisher
+    return current
+
+
+def _send(run_id: int, event: dict) -> None:
+    if settings.REDIS_URL:
+        _process_publisher().put(run_id, event)
+
+
+def flush_published(timeout: float = 5.0) -> bool:
+    """Wait until every event this process published has been written; False on timeout."""
+    current = _publisher
+    if current is None or current.pid != os.getpid():
+        return True
+    return current.wait(timeout)
+
+
+atexit.register(flush_published)
 
 
 def publish_on_commit(run_id: int, event: dict) -> None:

@@ -22,10 +22,16 @@ def _parsed(spec_id: int, sha256: str) -> SpecModel:
     return result.spec
 
 
+@functools.lru_cache(maxsize=1024)
+def _spec_sha256(run_log_id: str, spec_id: int) -> str:
+    """A run's spec never changes: its hash is read once per process and run."""
+    return WorkflowSpec.objects.values_list("sha256", flat=True).get(pk=spec_id)
+
+
 def spec_model(run: Run) -> SpecModel:
     """The run's typed spec; kept on the run instance, so a task asks for it once."""
     model = run.__dict__.get("_spec_model")
     if model is None:
-        sha256 = WorkflowSpec.objects.values_list("sha256", flat=True).get(pk=run.spec_id)
+        sha256 = _spec_sha256(run.log_id, run.spec_id)
         model = run.__dict__["_spec_model"] = _parsed(run.spec_id, sha256)
     return model

@@ -60,7 +60,7 @@ def _container(job: Job, workspace: Workspace, secrets: dict[str, str], job_run)
 
 
 def _script(job: Job, workspace: Workspace, secrets: dict[str, str], job_run) -> Plan:
-    script = workspace.files / "script.sh"
+    script = workspace.files() / "script.sh"
     script.write_text(job.params["script"])
     return Plan(argv=["bash", "/gradient/script.sh"], read_only={"/gradient/script.sh": script})
 
@@ -125,7 +125,7 @@ def _git_checkout(job: Job, workspace: Workspace, secrets: dict[str, str], job_r
         plan.read_only[str(local)] = local
     password = job.params.get("password")
     if password:
-        helper = workspace.files / "git"
+        helper = workspace.files() / "git"
         helper.mkdir()
         (helper / "askpass").write_text(ASKPASS)
         (helper / "askpass").chmod(0o500)

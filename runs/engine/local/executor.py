@@ -172,8 +172,8 @@ def _collect_outputs(job_run: JobRun, job: Job, workspace: Workspace) -> dict:
         outputs[name] = {"value": read_string_output(workspace, name)}
     for name in workspace.volume_outputs:
         outputs[name] = {"volume": {"id": f"{job_run.run_id}/{job.name}/{name}"}}
-    project = job_run.run.workflow.project
     for name, staged in list(workspace.dataset_outputs.items()):
+        project = job_run.run.workflow.project
         dataset = dataset_find(project=project, ref=job.outputs[name].with_["ref"])
         version = dataset_version_reserve(dataset=dataset, producing_job=job_run)
         dataset_version_commit(version=version, staged=staged)
@@ -250,9 +250,8 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
 
 def job_execute(job_id: int) -> None:
     """Claim the job and run its next attempt here; a job someone else holds is left alone."""
-    job_run = JobRun.objects.select_related("run", "run__cluster", "run__workflow__project").get(
-        pk=job_id
-    )
+    # The project is read only by jobs that use secrets or write datasets.
+    job_run = JobRun.objects.select_related("run", "run__cluster").get(pk=job_id)
     if job_run.phase == JobPhase.RUNNING:
         job_recover_if_lost(job_run)
         return
@@ -277,8 +276,10 @@ def job_execute(job_id: int) -> None:
     writer = LogWriter(job_run)
     workspace: Workspace | None = None
     try:
-        secrets = secret_values(
-            project=run.workflow.project, cluster=run.cluster, names=job.secret_names
+        secrets = (
+            secret_values(project=run.workflow.project, cluster=run.cluster, names=job.secret_names)
+            if job.secret_names
+            else {}
         )
         writer.mask_values(secrets.values())
         writer.line(_intro(job))

@@ -8,6 +8,7 @@ runs.transitions.
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 from django.db import transaction
@@ -69,15 +70,32 @@ def _skip_downstream(run: Run, failed: str) -> None:
 
 
 def job_settled(job_run: JobRun, phase: str) -> None:
-    """After a job reached final `phase`: start what it made ready, skip what it blocks."""
+    """After a job reached final `phase`: start what it made ready, skip what it blocks.
+
+    A dependent that needs only this job is queued without reading its phase:
+    it is ready unless it is no longer PENDING, and then its task's claim does
+    nothing (and a canceled run's task cancels it rather than running it).
+    """
     run = job_run.run
     if phase == JobPhase.SUCCEEDED:
-        dependents = spec_model(run).dependents(job_run.name)
-        if dependents and not Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
-            _enqueue(_ready(run, dependents))
+        spec = spec_model(run)
+        direct, shared = [], []
+        for name in spec.dependents(job_run.name):
+            (direct if spec.job(name).needs == (job_run.name,) else shared).append(name)
+        ids = _job_ids(run.log_id, run.pk) if direct else {}
+        queued = [ids[name] for name in direct] + (_ready(run, shared) if shared else [])
+        _enqueue(queued)
+        if queued:
+            return  # the run goes on: what was just queued has not ended
     else:
         _skip_downstream(run, job_run.name)
     run_finish_if_done(run.pk)
+
+
+@functools.lru_cache(maxsize=64)
+def _job_ids(run_log_id: str, run_id: int) -> dict[str, int]:
+    """Job name -> id of a run; a run's jobs never change, so each process reads them once."""
+    return dict(JobRun.objects.filter(run_id=run_id).values_list("name", "pk"))
 
 
 def run_finish_if_done(run_id: int) -> None:

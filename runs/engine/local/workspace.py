@@ -1,15 +1,19 @@
 """A job attempt's folders on the host: what it reads, what it writes, and what it produced.
 
 DATA_DIR/runs/<run id>/volumes/<job>/<output>/      volumes, kept until the run ends
-DATA_DIR/runs/<run id>/jobs/<job>/attempt-<n>/
+DATA_DIR/runs/<run id>/attempts/<job>.<n>/
     workspace/    the job's working directory
     outputs/      mounted at /outputs: string outputs are files here
-    files/        string inputs as files, scripts, helpers
+    files/        string inputs as files, scripts, helpers (made when first needed)
 DATA_DIR/datasets/.staging/<tmp>/    a dataset output until the job succeeds
+
+Folders are few and flat on purpose: making and removing them is a measurable
+part of the time between one job's end and the next one's start.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,12 +43,17 @@ class Workspace:
     root: Path
     workdir: Path
     outputs: Path
-    files: Path
     read_only: dict[str, Path] = field(default_factory=dict)
     writable: dict[str, Path] = field(default_factory=dict)
     dataset_outputs: dict[str, Path] = field(default_factory=dict)
     string_outputs: list[str] = field(default_factory=list)
     volume_outputs: dict[str, Path] = field(default_factory=dict)
+
+    def files(self) -> Path:
+        """The attempt's folder for scripts, helpers and string inputs; made on first use."""
+        folder = self.root / "files"
+        folder.mkdir(exist_ok=True)
+        return folder
 
     def output_folder(self, name: str) -> Path:
         """The host folder behind /outputs/NAME (dataset and volume outputs)."""
@@ -63,8 +72,8 @@ def _version_folder(version_id: int) -> Path:
 
 
 def _string_file(workspace: Workspace, name: str, value: str) -> Path:
-    path = workspace.files / "inputs" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = workspace.files() / "inputs" / name
+    path.parent.mkdir(exist_ok=True)
     path.write_text(value)
     return path
 
@@ -92,7 +101,7 @@ def _input_path(
         return _version_folder(value["dataset"]["versionId"])
     if job_input.type == "string":
         return _string_file(workspace, name, value["with"].get("value", ""))
-    empty = workspace.files / "volumes" / name
+    empty = workspace.files() / "volumes" / name
     empty.mkdir(parents=True, exist_ok=True)
     return empty
 
@@ -101,13 +110,17 @@ def workspace_prepare(
     *, run: Run, job_run: JobRun, job: Job, upstream: dict[str, JobRun]
 ) -> Workspace:
     """Fresh folders for this attempt, with every input and output in place."""
-    root = run_folder(run.pk) / "jobs" / job.name / f"attempt-{job_run.attempt}"
-    shutil.rmtree(root, ignore_errors=True)
-    workspace = Workspace(
-        root=root, workdir=root / "workspace", outputs=root / "outputs", files=root / "files"
-    )
-    for folder in (workspace.workdir, workspace.outputs, workspace.files):
-        folder.mkdir(parents=True)
+    root = run_folder(run.pk) / "attempts" / f"{job.name}.{job_run.attempt}"
+    try:
+        os.mkdir(root)
+    except FileNotFoundError:
+        os.makedirs(root)
+    except FileExistsError:  # not expected: each claim numbers a new attempt
+        shutil.rmtree(root)
+        os.mkdir(root)
+    workspace = Workspace(root=root, workdir=root / "workspace", outputs=root / "outputs")
+    os.mkdir(workspace.workdir)
+    os.mkdir(workspace.outputs)
     workspace.writable["/outputs"] = workspace.outputs
     for name in job.inputs:
         workspace.read_only[f"/inputs/{name}"] = _input_path(
