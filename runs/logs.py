@@ -12,10 +12,11 @@ import time
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import F
 
+from runs import rows
 from runs.events import publish_on_commit
 from runs.models import JobRun, LogChunk
+from runs.rows import Add
 
 MAX_LINE_CHARS = 16 * 1024
 BATCH_LINES = 2000
@@ -120,11 +121,12 @@ class LogWriter:
         lines, self.pending = self.pending, []
         first = self.next_line
         with transaction.atomic():
-            LogChunk.objects.create(
-                job_id=self.job_id, first_line=first, line_count=len(lines), lines=lines
+            rows.insert(
+                LogChunk,
+                {"job": self.job_id, "first_line": first, "line_count": len(lines), "lines": lines},
             )
-            JobRun.objects.filter(pk=self.job_id).update(
-                log_line_count=F("log_line_count") + len(lines)
+            rows.update(
+                JobRun, where={"id": self.job_id}, values={"log_line_count": Add(len(lines))}
             )
             publish_on_commit(
                 self.run_id,

@@ -9,12 +9,14 @@ happens is published through `runs.events.publish_on_commit`.
 from __future__ import annotations
 
 from django.db import models, transaction
-from django.db.models import F, Value
+from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from runs import rows
 from runs.events import publish_on_commit
 from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.rows import Add
 
 RUN_MOVES: dict[str, frozenset[str]] = {
     RunPhase.PENDING: frozenset({RunPhase.RUNNING, RunPhase.FAILED, RunPhase.CANCELED}),
@@ -98,9 +100,7 @@ def job_transition(
     now = timezone.now()
     changes: dict = {"phase": to}
     if to == JobPhase.RUNNING:
-        changes.update(
-            started=now, finished=None, heartbeat=now, attempt=F("attempt") + 1, exit_code=None
-        )
+        changes.update(started=now, finished=None, heartbeat=now, attempt=Add(1), exit_code=None)
     if to in JOB_FINAL:
         changes["finished"] = now
     if message is not None:
@@ -111,11 +111,11 @@ def job_transition(
         changes["outputs"] = outputs
     if attempts is not None:
         changes["attempts"] = attempts
+    where: dict = {"id": job_id, "phase": sources}
+    if attempt is not None:
+        where["attempt"] = attempt
     with transaction.atomic():
-        queryset = JobRun.objects.filter(pk=job_id, phase__in=sources)
-        if attempt is not None:
-            queryset = queryset.filter(attempt=attempt)
-        moved = queryset.update(**changes)
+        moved = rows.update(JobRun, where=where, values=changes)
         if moved:
             if known is not None:
                 run_id, name, current_attempt = known
