@@ -1,0 +1,61 @@
+"""runs.rows: the engine's hot-path statements behave like the querysets they replace."""
+
+import pytest
+
+from runs import rows
+from runs.models import JobRun, LogChunk
+from runs.rows import Add
+from tests.factories import JobRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_update_sets_values_through_the_fields_and_counts_rows():
+    job = JobRunFactory(phase="RUNNING", attempt=2)
+
+    changed = rows.update(
+        JobRun,
+        where={"id": job.pk, "phase": ["PENDING", "RUNNING"], "attempt": 2},
+        values={
+            "phase": "SUCCEEDED",
+            "outputs": {"note": {"value": "ünïcode ✓"}},
+            "attempts": [{"attempt": 2, "exitCode": 0}],
+            "exit_code": 0,
+            "log_line_count": Add(3),
+        },
+    )
+
+    assert changed == 1
+    job.refresh_from_db()
+    assert job.phase == "SUCCEEDED"
+    assert job.outputs == {"note": {"value": "ünïcode ✓"}}
+    assert job.attempts == [{"attempt": 2, "exitCode": 0}]
+    assert (job.exit_code, job.log_line_count) == (0, 3)
+
+
+@pytest.mark.parametrize("where", [{"phase": ["PENDING"]}, {"phase": "SUCCEEDED"}, {"attempt": 1}])
+def test_update_changes_nothing_when_a_condition_does_not_hold(where):
+    job = JobRunFactory(phase="RUNNING", attempt=2)
+
+    assert rows.update(JobRun, where={"id": job.pk, **where}, values={"phase": "FAILED"}) == 0
+    job.refresh_from_db()
+    assert job.phase == "RUNNING"
+
+
+def test_update_writes_null_for_none():
+    job = JobRunFactory(exit_code=3)
+
+    rows.update(JobRun, where={"id": job.pk}, values={"exit_code": None, "finished": None})
+
+    job.refresh_from_db()
+    assert job.exit_code is None and job.finished is None
+
+
+def test_insert_adds_a_row_read_back_as_the_model_reads_it():
+    job = JobRunFactory()
+    lines = [["2026-11-27T06:00:00.000Z", "hello"], ["2026-11-27T06:00:00.001Z", "wörld"]]
+
+    rows.insert(LogChunk, {"job": job.pk, "first_line": 1, "line_count": 2, "lines": lines})
+
+    chunk = LogChunk.objects.get(job=job)
+    assert (chunk.first_line, chunk.line_count, chunk.lines) == (1, 2, lines)
