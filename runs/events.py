@@ -60,7 +60,6 @@ class _Publisher:
     BATCH = 500
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.unwritten = 0
         self.drained = threading.Condition()
@@ -116,15 +115,25 @@ _publisher: _Publisher | None = None
 
 
 def _process_publisher() -> _Publisher:
-    """This process's publisher; a forked child starts its own."""
+    """This process's publisher, started on first use."""
     global _publisher
     current = _publisher
-    if current is None or current.pid != os.getpid():
+    if current is None:
         with _publisher_lock:
-            if _publisher is None or _publisher.pid != os.getpid():
+            if _publisher is None:
                 _publisher = _Publisher()
             current = _publisher
     return current
+
+
+def _forget_the_parents_publisher() -> None:
+    """A forked child (a Celery pool process) has no thread of its parent's: it starts its own."""
+    global _publisher, _publisher_lock
+    _publisher = None
+    _publisher_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_the_parents_publisher)
 
 
 def _send(run_id: int, event: dict) -> None:
@@ -135,9 +144,7 @@ def _send(run_id: int, event: dict) -> None:
 def flush_published(timeout: float = 5.0) -> bool:
     """Wait until every event this process published has been written; False on timeout."""
     current = _publisher
-    if current is None or current.pid != os.getpid():
-        return True
-    return current.wait(timeout)
+    return True if current is None else current.wait(timeout)
 
 
 atexit.register(flush_published)

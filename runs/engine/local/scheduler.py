@@ -83,10 +83,7 @@ def job_settled(job_run: JobRun, phase: str) -> None:
         for name in spec.dependents(job_run.name):
             (direct if spec.job(name).needs == (job_run.name,) else shared).append(name)
         ids = _job_ids(run.log_id, run.pk) if direct else {}
-        queued = [ids[name] for name in direct] + (_ready(run, shared) if shared else [])
-        _enqueue(queued)
-        if queued:
-            return  # the run goes on: what was just queued has not ended
+        _enqueue([ids[name] for name in direct] + (_ready(run, shared) if shared else []))
     else:
         _skip_downstream(run, job_run.name)
     run_finish_if_done(run.pk)

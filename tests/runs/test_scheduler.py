@@ -1,0 +1,83 @@
+"""The local scheduler without workers: what a job's end queues, skips and ends."""
+
+import hashlib
+
+import pytest
+
+from runs.engine.local import scheduler
+from runs.models import JobPhase, RunPhase
+from runs.transitions import job_transition
+from tests.factories import JobRunFactory, RunFactory, WorkflowSpecFactory
+
+pytestmark = pytest.mark.django_db
+
+SPEC = """\
+jobs:
+  first:
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+  second:
+    needs: [first]
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+  other:
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+  join:
+    needs: [first, other]
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+"""
+
+
+@pytest.fixture
+def run():
+    spec = WorkflowSpecFactory(text=SPEC, sha256=hashlib.sha256(SPEC.encode()).hexdigest())
+    run = RunFactory(spec=spec, phase=RunPhase.RUNNING)
+    for position, name in enumerate(("first", "other", "second", "join")):
+        JobRunFactory(run=run, name=name, position=position)
+    return run
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    ids = []
+    monkeypatch.setattr(scheduler, "_enqueue", ids.extend)
+    return ids
+
+
+def _succeed(run, name):
+    job = run.jobs.get(name=name)
+    job_transition(job_id=job.pk, to=JobPhase.RUNNING)
+    job_transition(job_id=job.pk, to=JobPhase.SUCCEEDED)
+    scheduler.job_settled(run.jobs.get(name=name), JobPhase.SUCCEEDED)
+
+
+def _names(run, ids):
+    return sorted(run.jobs.filter(pk__in=ids).values_list("name", flat=True))
+
+
+def test_a_job_queues_what_needs_only_it_and_what_it_made_ready(run, queued):
+    _succeed(run, "first")
+    assert _names(run, queued) == ["second"]
+
+    queued.clear()
+    _succeed(run, "other")
+    assert _names(run, queued) == ["join"]
+
+
+def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel(run, queued):
+    for name in ("other", "join"):
+        job_id = run.jobs.get(name=name).pk
+        job_transition(job_id=job_id, to=JobPhase.RUNNING)
+        job_transition(job_id=job_id, to=JobPhase.SUCCEEDED)
+    first = run.jobs.get(name="first")
+    job_transition(job_id=first.pk, to=JobPhase.RUNNING)
+    scheduler.run_cancel_now(run.pk)
+    assert run.jobs.get(name="second").phase == JobPhase.CANCELED
+
+    job_transition(job_id=first.pk, to=JobPhase.SUCCEEDED)
+    scheduler.job_settled(run.jobs.get(name="first"), JobPhase.SUCCEEDED)
+
+    run.refresh_from_db()
+    assert run.phase == RunPhase.CANCELED
