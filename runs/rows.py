@@ -27,10 +27,19 @@ def _column(model: type[Model], name: str):
     return field, connection.ops.quote_name(field.column)
 
 
-def update(model: type[Model], *, where: dict[str, object], values: dict[str, object]) -> int:
-    """UPDATE the rows matching every `where` item with `values`; how many rows changed.
+def update(
+    model: type[Model],
+    *,
+    where: dict[str, object],
+    values: dict[str, object],
+    returning: tuple[str, ...] = (),
+) -> list[tuple]:
+    """UPDATE the rows matching every `where` item with `values`.
 
-    A `where` value that is a list or tuple matches any of its items.
+    A `where` value that is a list or tuple matches any of its items. Returns
+    the changed rows' `returning` columns as they are after the update (one
+    statement, so they are the ones this update wrote), or an empty tuple
+    per changed row.
     """
     assignments, parameters = [], []
     for name, value in values.items():
@@ -52,9 +61,14 @@ def update(model: type[Model], *, where: dict[str, object], values: dict[str, ob
             parameters.append(field.get_db_prep_value(value, connection))
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"
+    if not returning:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            return [()] * cursor.rowcount
+    sql += " RETURNING " + ", ".join(_column(model, name)[1] for name in returning)
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
-        return cursor.rowcount
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def insert(model: type[Model], values: dict[str, object]) -> None:

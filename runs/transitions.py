@@ -82,15 +82,14 @@ def job_transition(
     exit_code: int | None = None,
     outputs: dict | None = None,
     attempts: list | None = None,
-    known: tuple[int, str, int] | None = None,
 ) -> bool:
     """Move a job to phase `to`; False when its current phase does not allow it.
 
     `expected` narrows the move to one current phase. `attempt` requires the
     job to be at that attempt, so a stale worker cannot finish an attempt that
     was retried meanwhile. Moving to RUNNING starts the next attempt and
-    writes the first heartbeat. A caller that holds the row passes
-    `known=(run_id, name, attempt)` to spare the read the event needs.
+    writes the first heartbeat. The move is one statement, which also returns
+    what the event names, so it needs no transaction of its own.
     """
     if to not in JobPhase.values:
         raise UnknownPhase(to)
@@ -114,18 +113,12 @@ def job_transition(
     where: dict = {"id": job_id, "phase": sources}
     if attempt is not None:
         where["attempt"] = attempt
-    with transaction.atomic():
-        moved = rows.update(JobRun, where=where, values=changes)
-        if moved:
-            if known is not None:
-                run_id, name, current_attempt = known
-                current_attempt += to == JobPhase.RUNNING
-            else:
-                run_id, name, current_attempt = JobRun.objects.values_list(
-                    "run_id", "name", "attempt"
-                ).get(pk=job_id)
-            fields = {"job": name, "attempt": current_attempt}
-            if exit_code is not None:
-                fields["exitCode"] = exit_code
-            publish_on_commit(run_id, _event("job.phase", to, now, message, **fields))
-    return bool(moved)
+    moved = rows.update(JobRun, where=where, values=changes, returning=("run", "name", "attempt"))
+    if not moved:
+        return False
+    ((run_id, name, current_attempt),) = moved
+    fields = {"job": name, "attempt": current_attempt}
+    if exit_code is not None:
+        fields["exitCode"] = exit_code
+    publish_on_commit(run_id, _event("job.phase", to, now, message, **fields))
+    return True

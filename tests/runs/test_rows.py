@@ -15,6 +15,7 @@ def test_update_sets_values_through_the_fields_and_counts_rows():
 
     changed = rows.update(
         JobRun,
+        returning=("run", "attempt", "log_line_count"),
         where={"id": job.pk, "phase": ["PENDING", "RUNNING"], "attempt": 2},
         values={
             "phase": "SUCCEEDED",
@@ -25,7 +26,7 @@ def test_update_sets_values_through_the_fields_and_counts_rows():
         },
     )
 
-    assert changed == 1
+    assert changed == [(job.run_id, 2, 3)]
     job.refresh_from_db()
     assert job.phase == "SUCCEEDED"
     assert job.outputs == {"note": {"value": "ünïcode ✓"}}
@@ -37,7 +38,7 @@ def test_update_sets_values_through_the_fields_and_counts_rows():
 def test_update_changes_nothing_when_a_condition_does_not_hold(where):
     job = JobRunFactory(phase="RUNNING", attempt=2)
 
-    assert rows.update(JobRun, where={"id": job.pk, **where}, values={"phase": "FAILED"}) == 0
+    assert rows.update(JobRun, where={"id": job.pk, **where}, values={"phase": "FAILED"}) == []
     job.refresh_from_db()
     assert job.phase == "RUNNING"
 

@@ -109,7 +109,6 @@ class Pass:
             to=to,
             expected=row.phase,
             attempt=row.attempt,
-            known=(row.run_id, row.name, row.attempt),
             **changes,
         )
         if moved:

@@ -236,7 +236,6 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
             exit_code=outcome.exit_code,
             outputs=outcome.outputs,
             attempts=attempts,
-            known=(job_run.run_id, job_run.name, job_run.attempt),
         )
     if not moved:
         return
@@ -255,17 +254,12 @@ def job_execute(job_id: int) -> None:
     if job_run.phase == JobPhase.RUNNING:
         job_recover_if_lost(job_run)
         return
-    known = (job_run.run_id, job_run.name, job_run.attempt)
     if job_run.run.cancel_requested:
-        canceled = job_transition(
-            job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING, known=known
-        )
+        canceled = job_transition(job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING)
         if canceled:
             job_settled(job_run, JobPhase.CANCELED)
         return
-    if not job_transition(
-        job_id=job_id, to=JobPhase.RUNNING, expected=JobPhase.PENDING, known=known
-    ):
+    if not job_transition(job_id=job_id, to=JobPhase.RUNNING, expected=JobPhase.PENDING):
         return
     # The claim moved the job to its next attempt; mirror it instead of reading it back.
     job_run.phase = JobPhase.RUNNING
