@@ -178,6 +178,10 @@ LOCAL_ENGINE_STOP_GRACE_SECONDS = float(os.environ.get("LOCAL_ENGINE_STOP_GRACE_
 # older than the lease has lost its worker and is retried or failed.
 LOCAL_ENGINE_HEARTBEAT_SECONDS = float(os.environ.get("LOCAL_ENGINE_HEARTBEAT_SECONDS", "5"))
 LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", "30"))
+# file:// URLs and host paths as git repositories (repository links and the
+# git-checkout action): handy on one's own machine, a way to read the host's
+# repositories on a shared server, where this should be turned off.
+ALLOW_LOCAL_REPOSITORIES = _env_bool("ALLOW_LOCAL_REPOSITORIES", True)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -206,6 +206,23 @@ class TestLink:
 
         assert answer.status_code == 201, answer.json()
 
+    @pytest.mark.parametrize("clone_url", ["file:///srv/git/demo.git", "/srv/git/demo.git"])
+    def test_local_repositories_are_refused_where_the_server_turns_them_off(
+        self, as_user, url, clone_url, settings
+    ):
+        settings.ALLOW_LOCAL_REPOSITORIES = False
+
+        answer = as_user("owner").put(url, {"cloneUrl": clone_url}, format="json")
+
+        assert answer.status_code == 400
+        assert "ALLOW_LOCAL_REPOSITORIES is off" in answer.json()["detail"]
+        assert (
+            as_user("owner")
+            .put(url, {"cloneUrl": "https://github.com/octo/demo.git"}, format="json")
+            .status_code
+            == 201
+        )
+
     @pytest.mark.parametrize(
         "body",
         [

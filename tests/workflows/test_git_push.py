@@ -597,6 +597,19 @@ class TestFailures:
         assert (trigger.outcome, trigger.errors) == ("started", [])
         assert Run.objects.count() == 1
 
+    def test_a_local_link_made_before_local_repositories_were_turned_off_cannot_fetch(
+        self, repo, deliver, settings
+    ):
+        commit = repo.commit({".gradient/workflows/train.yaml": TRAIN})
+        settings.ALLOW_LOCAL_REPOSITORIES = False
+
+        deliver(push_payload(repo, commit), delivery="after-the-switch")
+
+        trigger = PushTrigger.objects.get()
+        assert trigger.outcome == "failed"
+        assert "transport 'file' not allowed" in trigger.errors[0]["message"]
+        assert not Run.objects.exists()
+
     def test_a_push_queued_before_the_project_was_unlinked_does_nothing(self, repo, project):
         commit = repo.commit({".gradient/workflows/train.yaml": TRAIN})
         push = services.Push(project_id=project.id, source="webhook", branch="main", commit=commit)

@@ -128,10 +128,25 @@ def git_access(*, token: str | None, scratch: Path) -> Iterator[GitAccess]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+LOCAL_REPOSITORIES_OFF = (
+    "this server does not clone file:// URLs or host paths (ALLOW_LOCAL_REPOSITORIES is off); "
+    "use an https:// or ssh:// URL"
+)
+
+
+def allowed_protocols() -> tuple[str, ...]:
+    """The transports git may use here: local ones only where the server allows them."""
+    from django.conf import settings
+
+    if settings.ALLOW_LOCAL_REPOSITORIES:
+        return ALLOWED_PROTOCOLS
+    return tuple(protocol for protocol in ALLOWED_PROTOCOLS if protocol != "file")
+
+
 def git_argv(*args: str) -> list[str]:
     """A git command line: the transport policy as `-c` options, then `args`."""
     options = ["-c", "protocol.allow=never", "-c", "credential.helper="]
-    for protocol in ALLOWED_PROTOCOLS:
+    for protocol in allowed_protocols():
         options += ["-c", f"protocol.{protocol}.allow=always"]
     options += ["-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60"]
     return ["git", *options, *args]

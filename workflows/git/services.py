@@ -30,6 +30,7 @@ from runs.services import SubmissionError, run_submit
 from workflows.git import selectors
 from workflows.git.client import (
     ALLOWED_PROTOCOLS,
+    LOCAL_REPOSITORIES_OFF,
     GitError,
     SpecFile,
     commit_info,
@@ -135,10 +136,20 @@ def clone_url_checked(value: object) -> str:
             )
         if scheme != "file" and not parts.hostname:
             raise InvalidRequest(f"cloneUrl names no host; {_URL_ADVICE}", field="cloneUrl")
+        if scheme == "file":
+            _local_repositories_allowed()
         return url
-    if url.startswith("/") or _SCP_LIKE.match(url):
+    if url.startswith("/"):
+        _local_repositories_allowed()
+        return url
+    if _SCP_LIKE.match(url):
         return url
     raise InvalidRequest(f"cloneUrl is not a clone URL; {_URL_ADVICE}", field="cloneUrl")
+
+
+def _local_repositories_allowed() -> None:
+    if not settings.ALLOW_LOCAL_REPOSITORIES:
+        raise InvalidRequest(f"cloneUrl: {LOCAL_REPOSITORIES_OFF}", field="cloneUrl")
 
 
 def branch_valid(name: object) -> bool:
