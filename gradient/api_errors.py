@@ -16,7 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
-from runs.services import SubmissionError
+from runs.services import REQUEST, SubmissionError
 from workflows.services import InvalidRequest
 
 # How many document errors the one-line `detail` spells out; `errors` has them all.
@@ -69,6 +69,9 @@ def _answer(body: dict, code: int, headers: dict | None = None) -> Response:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error of the API in the one body shape."""
     if isinstance(exc, SubmissionError):
+        if exc.document == REQUEST:
+            problems = "; ".join(f"{error.path}: {error.message}" for error in exc.errors)
+            return _answer({"detail": f"the run was not created: {problems}"}, exc.status)
         body = {"detail": _document_detail("the run was not created", exc.errors)}
         if exc.status != status.HTTP_413_REQUEST_ENTITY_TOO_LARGE:
             body["errors"] = spec_error_dicts(exc.errors, exc.document)

@@ -33,6 +33,10 @@ from workflows.spec import SpecError, parse_spec, resolve_run_inputs
 from workflows.spec import WorkflowSpec as SpecModel
 from workflows.spec.locate import errors_at
 
+# The `document` of a SubmissionError about the request itself (a cluster, a
+# run to re-run), not about the spec or inputs text: its errors have no line.
+REQUEST = "request"
+
 
 class SubmissionError(Exception):
     """The run was not created; `errors` say why, in the validator's shape."""
@@ -192,15 +196,21 @@ def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> 
         raise SubmissionError(errors_at(spec_text, problems)) from None
 
 
-def _cluster(*, workflow: Workflow, cluster_id: str | None, spec: SpecModel) -> Cluster:
+def _cluster(
+    *, workflow: Workflow, cluster_id: str | None, spec: SpecModel, spec_text: str
+) -> Cluster:
     chosen = cluster_id or spec.defaults.cluster_id or "local"
     cluster = cluster_for_run(team=workflow.project.team, cluster_id=chosen)
-    if cluster is None:
-        raise _single_error(
-            "clusterId",
-            f'there is no cluster "{chosen}" in this team; leave it out to use the local engine',
-        )
-    return cluster
+    if cluster is not None:
+        return cluster
+    if not cluster_id and spec.defaults.cluster_id:
+        message = f'there is no cluster "{chosen}" in this team; name one of its clusters'
+        raise SubmissionError(errors_at(spec_text, [(("defaults", "clusterId"), message, None)]))
+    raise _single_error(
+        "clusterId",
+        f'there is no cluster "{chosen}" in this team; leave it out to use the local engine',
+        document=REQUEST,
+    )
 
 
 def run_prepare(
@@ -212,7 +222,7 @@ def run_prepare(
     if not result.valid:
         raise SubmissionError(result.errors)
     spec = result.spec
-    cluster = _cluster(workflow=workflow, cluster_id=cluster_id, spec=spec)
+    cluster = _cluster(workflow=workflow, cluster_id=cluster_id, spec=spec, spec_text=spec_text)
     run_inputs = resolve_run_inputs(spec, _inputs_text(inputs))
     if run_inputs.errors:
         raise SubmissionError(run_inputs.errors, document="inputs")
@@ -249,7 +259,9 @@ def run_submit(
     if spec_text is None:
         if workflow.default_spec is None:
             raise _single_error(
-                "spec", f'workflow "{workflow.name}" has no default spec; submit a spec'
+                "spec",
+                f'workflow "{workflow.name}" has no default spec; submit a spec',
+                document=REQUEST,
             )
         spec_text = workflow.default_spec.text
     prepared = run_prepare(
@@ -358,7 +370,9 @@ def run_rerun_failed(*, run: Run, user=None) -> Run:
             problem = (
                 f"run {run.number} is still {run.phase.lower()}; wait for it to end or cancel it"
             )
-        raise _single_error("run", f"cannot re-run only the failed jobs: {problem}", status=409)
+        raise _single_error(
+            "run", f"cannot re-run only the failed jobs: {problem}", status=409, document=REQUEST
+        )
     previous = {job.name: job for job in run.jobs.all()}
     spec = spec_model(run)
     reused = jobs_to_reuse(spec, {name: job.phase for name, job in previous.items()})

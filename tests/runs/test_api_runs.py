@@ -260,7 +260,12 @@ class TestSubmit:
         answer = _submit(as_user("owner"), workflow, clusterId="gpu-farm")
 
         assert answer.status_code == 400
-        assert 'no cluster "gpu-farm"' in answer.json()["detail"]
+        body = answer.json()
+        assert body["detail"] == (
+            'the run was not created: clusterId: there is no cluster "gpu-farm" in this team; '
+            "leave it out to use the local engine"
+        )
+        assert "errors" not in body, "a request field has no line in the spec"
 
     @pytest.mark.parametrize(
         "body",

@@ -283,6 +283,16 @@ class TestNothingIsCreatedWhenRefused:
 
         assert Run.objects.count() == 0
 
+    def test_an_unknown_cluster_in_the_specs_defaults_is_an_error_at_its_line(self, ready):
+        text = "defaults:\n  clusterId: gpu-farm\n" + SPEC
+
+        with pytest.raises(SubmissionError) as caught:
+            run_submit(workflow=ready, spec_text=text)
+
+        (error,) = caught.value.errors
+        assert (error.path, error.line, caught.value.document) == ("defaults.clusterId", 2, "spec")
+        assert 'no cluster "gpu-farm"' in error.message
+
 
 @pytest.mark.django_db
 class TestRerunAndQueueing:
