@@ -111,6 +111,12 @@ class JobRun(models.Model):
         blank=True,
         help_text="One entry per finished attempt: times, exit code, message.",
     )
+    reused_from_run = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="For a job a re-run of failed jobs kept: the number of the run (of the same "
+        "workflow) where it ran and succeeded.",
+    )
 
     class Meta:
         constraints = [

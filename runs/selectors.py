@@ -50,6 +50,7 @@ def job_status(job: JobRun) -> dict:
         "exitCode": job.exit_code,
         "message": job.message,
         "outputs": job.outputs,
+        "reusedFrom": job.reused_from_run,
     }
 
 

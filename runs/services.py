@@ -390,7 +390,6 @@ def run_rerun_failed(*, run: Run, user=None) -> Run:
 
 def _jobs_reused(*, run: Run, jobs: list[JobRun], reuse: dict[str, JobRun]) -> None:
     """Settle the reused jobs of a new run as SUCCEEDED, with their earlier outputs."""
-    previous_number = run.rerun_of.number
     now = timezone.now()
     for job in jobs:
         earlier = reuse.get(job.name)
@@ -400,13 +399,14 @@ def _jobs_reused(*, run: Run, jobs: list[JobRun], reuse: dict[str, JobRun]) -> N
         job.outputs = earlier.outputs
         job.exit_code = earlier.exit_code
         job.started = job.finished = now
+        job.reused_from_run = earlier.reused_from_run or run.rerun_of.number
         job.message = (
-            f"reused: it succeeded in run #{previous_number}, whose outputs it keeps; "
+            f"reused: it succeeded in run #{job.reused_from_run}, whose outputs it keeps; "
             "it did not run again"
         )
     JobRun.objects.bulk_update(
         [job for job in jobs if job.name in reuse],
-        ["phase", "outputs", "exit_code", "started", "finished", "message"],
+        ["phase", "outputs", "exit_code", "started", "finished", "reused_from_run", "message"],
     )
     for job in jobs:
         if job.name in reuse:

@@ -197,7 +197,8 @@ export class JobGraph {
   }
 
   nodeClass(name, phase) {
-    return `node phase-${phase}${this.selected === name ? " selected" : ""}${this.errors?.has(name) ? " has-error" : ""}`;
+    const reused = this.states.get(name)?.reusedFrom ? " reused" : "";
+    return `node phase-${phase}${reused}${this.selected === name ? " selected" : ""}${this.errors?.has(name) ? " has-error" : ""}`;
   }
 
   /** Shrink a wide graph to fit its pane, down to minScale; beyond that, the pane scrolls. */
@@ -222,6 +223,7 @@ export class JobGraph {
   metaText(name, state) {
     const uses = this.uses.get(name) ?? "";
     if (!this.showPhase) return uses;
+    if (state.reusedFrom) return `${uses} · reused from #${state.reusedFrom}`;
     const seconds = secondsBetween(state.started, state.finished);
     if (seconds == null || state.phase === "PENDING") return uses;
     return `${uses} · ${formatDuration(seconds)}`;

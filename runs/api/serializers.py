@@ -145,6 +145,10 @@ class JobStatusSerializer(serializers.Serializer):
     exitCode = serializers.IntegerField(allow_null=True)
     message = serializers.CharField()
     outputs = serializers.JSONField()
+    reusedFrom = serializers.IntegerField(
+        allow_null=True,
+        help_text="Set when a re-run of failed jobs kept this job: the run where it succeeded.",
+    )
 
 
 class RunStatusSerializer(serializers.Serializer):

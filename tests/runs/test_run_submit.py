@@ -365,8 +365,22 @@ class TestRerunFailedJobs:
         assert prepare.phase == JobPhase.SUCCEEDED
         assert prepare.outputs == first.jobs.get(name="prepare").outputs
         assert prepare.message.startswith("reused: it succeeded in run #1")
+        assert prepare.reused_from_run == 1
+        assert run_status_document(second)["status"]["jobs"]["prepare"]["reusedFrom"] == 1
         assert [line["message"] for line in log_lines(prepare)] == [prepare.message]
         assert second.jobs.get(name="report").phase == JobPhase.PENDING
+
+    def test_a_job_reused_twice_names_the_run_where_it_ran(self, ready, enqueued):
+        first = run_submit(workflow=ready, spec_text=SPEC)
+        _settle(first, prepare=JobPhase.SUCCEEDED, report=JobPhase.FAILED)
+        second = run_rerun(run=first, spec="failed")
+        _settle(second, report=JobPhase.FAILED)
+
+        third = run_rerun(run=second, spec="failed")
+
+        prepare = third.jobs.get(name="prepare")
+        assert prepare.reused_from_run == 1
+        assert prepare.message.startswith("reused: it succeeded in run #1")
 
     def test_a_succeeded_job_whose_volume_a_rerunning_job_reads_runs_again(self):
         spec = parse_spec(VOLUME_SPEC).spec
