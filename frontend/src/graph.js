@@ -223,7 +223,7 @@ export class JobGraph {
   metaText(name, state) {
     const uses = this.uses.get(name) ?? "";
     if (!this.showPhase) return uses;
-    if (state.reusedFrom) return `${uses} · reused from #${state.reusedFrom}`;
+    if (state.reusedFrom) return `${uses} · reused #${state.reusedFrom}`;
     const seconds = secondsBetween(state.started, state.finished);
     if (seconds == null || state.phase === "PENDING") return uses;
     return `${uses} · ${formatDuration(seconds)}`;

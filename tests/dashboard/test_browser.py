@@ -345,7 +345,7 @@ def test_rerun_failed_jobs_runs_only_those_and_keeps_the_others_outputs(page, se
     page.wait_for_url(re.compile(r"/runs/2/$"))
     reused = page.locator("#run-graph [data-job=prepare]")
     expect(reused).to_have_class(re.compile("phase-SUCCEEDED.*reused"))
-    expect(reused).to_contain_text("reused from #1")
+    expect(reused).to_contain_text("reused #1")
     expect(page.locator("#run-phase")).to_have_text("Succeeded", timeout=30_000)
     expect(rerun_failed).to_be_hidden()
     reused.click()
