@@ -120,7 +120,9 @@ class LogWriter:
             return
         lines, self.pending = self.pending, []
         first = self.next_line
-        with transaction.atomic():
+        # Inside a caller's transaction this adds no savepoint of its own (on
+        # PostgreSQL, two round trips saved on every job's last write).
+        with transaction.atomic(savepoint=False):
             rows.insert(
                 LogChunk,
                 {"job": self.job_id, "first_line": first, "line_count": len(lines), "lines": lines},
