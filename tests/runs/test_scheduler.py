@@ -1,4 +1,4 @@
-"""The local scheduler without workers: what a job's end queues, skips and ends."""
+"""The local scheduler without workers: what a job's end queues, skips and ends, and how it ends."""
 
 import hashlib
 
@@ -81,3 +81,27 @@ def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel
 
     run.refresh_from_db()
     assert run.phase == RunPhase.CANCELED
+
+
+def test_a_job_whose_last_log_lines_cannot_be_stored_still_ends(run, queued, monkeypatch):
+    from django.db import DatabaseError
+
+    from runs.engine.local.executor import Outcome, _settle
+    from runs.logs import LogWriter
+    from runs.specs import spec_model
+
+    first = run.jobs.get(name="first")
+    job_transition(job_id=first.pk, to=JobPhase.RUNNING)
+    first.refresh_from_db()
+    writer = LogWriter(first)
+    writer.line("the last words")
+
+    def broken(self):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(LogWriter, "flush", broken)
+    _settle(first, spec_model(run).job("first"), Outcome(ok=True, message="", exit_code=0), writer)
+
+    first.refresh_from_db()
+    assert first.phase == JobPhase.SUCCEEDED
+    assert _names(run, queued) == ["second"]

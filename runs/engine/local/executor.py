@@ -8,6 +8,7 @@ committed on success, a retry when attempts are left, or a final phase.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import selectors
@@ -219,24 +220,28 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
         )
     else:
         to, message = JobPhase.FAILED, outcome.message
-    with transaction.atomic():
-        if writer is not None:
-            try:
-                with transaction.atomic():
-                    writer.close()
-            except DatabaseError:
-                # The job's phase must move on even when its last lines cannot be stored.
-                logger.exception("could not store the last log lines of job %s", job_run.pk)
-        moved = job_transition(
-            job_id=job_run.pk,
-            to=to,
-            expected=JobPhase.RUNNING,
-            attempt=job_run.attempt,
-            message=message,
-            exit_code=outcome.exit_code,
-            outputs=outcome.outputs,
-            attempts=attempts,
-        )
+    move = functools.partial(
+        job_transition,
+        job_id=job_run.pk,
+        to=to,
+        expected=JobPhase.RUNNING,
+        attempt=job_run.attempt,
+        message=message,
+        exit_code=outcome.exit_code,
+        outputs=outcome.outputs,
+        attempts=attempts,
+    )
+    if writer is None:
+        moved = move()
+    else:
+        try:
+            with transaction.atomic():
+                writer.close()
+                moved = move()
+        except DatabaseError:
+            # The job's phase must move on even when its last lines cannot be stored.
+            logger.exception("could not store the last log lines of job %s", job_run.pk)
+            moved = move()
     if not moved:
         return
     if retry:
