@@ -1,6 +1,7 @@
 import pytest
 import redis
 from django.conf import settings
+from rest_framework.test import APIClient
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,6 +65,19 @@ def outsider(db):
     from tests.factories import MembershipFactory
 
     return MembershipFactory(role="owner").user
+
+
+@pytest.fixture
+def as_user(request):
+    """An API client authenticated as the named user fixture, or anonymous for None."""
+
+    def client(who: str | None) -> APIClient:
+        api = APIClient()
+        if who is not None:
+            api.force_authenticate(request.getfixturevalue(who))
+        return api
+
+    return client
 
 
 @pytest.fixture

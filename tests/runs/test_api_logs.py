@@ -1,23 +1,9 @@
 """/api/v1/workflows/<id>/runs/<n>/jobs/<name>/logs: pages of a job's log lines."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from runs.models import JobPhase, LogChunk
 from tests.factories import JobRunFactory, ProjectFactory, RunFactory, WorkflowFactory
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """/api/v1/workflows/<id>/runs…: submit, list, status document, cancel, re-run."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from runs.models import JobRun, Run, RunPhase
 from tests.factories import (
@@ -36,19 +35,6 @@ jobs:
       args: ["echo", "first"]
 """
 OTHER_SPEC = SPEC.replace('"first"]', '"one"]')
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from tests.factories import ProjectFactory
 from workflows.models import Dataset, DatasetVersion
@@ -16,19 +15,6 @@ from workflows.services import dataset_create, dataset_version_reserve, dataset_
 def data_dir(settings, tmp_path) -> Path:
     settings.DATA_DIR = tmp_path
     return tmp_path
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.fixture

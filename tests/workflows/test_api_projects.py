@@ -1,24 +1,10 @@
 """/api/v1/projects: list, create, detail, delete (owners only)."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from runs.models import RunPhase
 from tests.factories import ProjectFactory, RunFactory, TeamFactory, WorkflowFactory
 from workflows.models import Project, Workflow
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import logging
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
 
 from runs.models import Run
 from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
@@ -23,19 +22,6 @@ jobs:
     env:
       TOKEN: secret:api-token
 """
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.fixture

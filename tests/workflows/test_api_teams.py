@@ -1,22 +1,8 @@
 """/api/v1/teams and /api/v1/clusters: what the user belongs to."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from tests.factories import ClusterFactory, MembershipFactory, TeamFactory
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.mark.django_db

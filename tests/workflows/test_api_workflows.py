@@ -1,7 +1,6 @@
 """/api/v1/workflows: list, create, detail, delete, and the default spec as text or JSON."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from runs.models import RunPhase
 from tests.factories import ProjectFactory, RunFactory, WorkflowFactory
@@ -24,19 +23,6 @@ jobs:
       image: bash:5
       args: ["echo", 1]
 """
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 
 import pytest
-from rest_framework.test import APIClient
 
 from tests.factories import ProjectFactory, RunFactory, WorkflowFactory
 from workflows.git import services
@@ -15,19 +14,6 @@ from workflows.secret_values import decrypt_value
 from workflows.services import secret_set
 
 TOKEN = "ghp_Zebra7731doNotLeakThisToken"
-
-
-@pytest.fixture
-def as_user(request):
-    """An API client authenticated as the named user fixture, or anonymous for None."""
-
-    def client(who: str | None) -> APIClient:
-        api = APIClient()
-        if who is not None:
-            api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
 
 
 @pytest.fixture

@@ -100,16 +100,6 @@ def test_export_of_an_unknown_cluster(spec_file, db):
 
 
 @pytest.fixture
-def as_user(request):
-    def client(who: str) -> APIClient:
-        api = APIClient()
-        api.force_authenticate(request.getfixturevalue(who))
-        return api
-
-    return client
-
-
-@pytest.fixture
 def argo_run(team, argo_cluster):
     workflow = WorkflowFactory(project__team=team)
     stored = spec_store(text=SPEC, parsed={})
