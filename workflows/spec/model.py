@@ -147,6 +147,16 @@ class Job:
         """Every job this one needs, directly or through other jobs."""
         return names_in(self._upstream_mask, self._job_names)
 
+    def param_list(self, name: str) -> list[str]:
+        """A ``with`` parameter written as a string or a list of strings (``command``,
+        ``args``), as a list; empty when it is not there."""
+        value = self.params.get(name)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        return list(value)
+
 
 @dataclass(frozen=True)
 class WorkflowSpec:

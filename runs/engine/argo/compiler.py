@@ -108,14 +108,6 @@ def _literal(text: str) -> str:
     return _EXPANDED.sub("$$", text) if "$" in text else text
 
 
-def _as_list(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
-
-
 class _Compiler:
     def __init__(self, spec: WorkflowSpec, cluster: ClusterConfig, binding: RunBinding) -> None:
         self.spec = spec
@@ -419,8 +411,8 @@ class _Compiler:
         params = job.params
         if job.action == "container":
             container: dict = {"name": "main", "image": params["image"]}
-            command = _as_list(params.get("command"))
-            args = _as_list(params.get("args"))
+            command = job.param_list("command")
+            args = job.param_list("args")
             if command:
                 container["command"] = [_literal(item) for item in command]
             if args:

@@ -42,16 +42,8 @@ def resolve_param(value, secrets: dict[str, str]):
     return value
 
 
-def _as_list(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
-
-
 def _container(job: Job, workspace: Workspace, secrets: dict[str, str], job_run) -> Plan:
-    argv = _as_list(job.params.get("command")) + _as_list(job.params.get("args"))
+    argv = job.param_list("command") + job.param_list("args")
     if not argv:
         raise ActionError(
             "container@v1 needs `command` or `args` on the local engine: it runs on the host "
