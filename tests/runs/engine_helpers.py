@@ -22,6 +22,44 @@ from workflows.services import (
     workflow_create,
 )
 
+# One spec for both engines: a failing branch, its dependents, and a branch that goes on.
+DIAMOND = """
+jobs:
+  start:
+    uses: script@v1
+    with: {image: bash:5, script: echo start}
+  broken:
+    needs: [start]
+    uses: script@v1
+    with: {image: bash:5, script: "echo about to fail; exit 3"}
+  fine:
+    needs: [start]
+    uses: script@v1
+    with: {image: bash:5, script: echo fine}
+  join:
+    needs: [broken, fine]
+    uses: script@v1
+    with: {image: bash:5, script: echo join}
+  after-fine:
+    needs: [fine]
+    uses: script@v1
+    with: {image: bash:5, script: echo after}
+  after-join:
+    needs: [join]
+    uses: script@v1
+    with: {image: bash:5, script: echo never}
+"""
+
+# What DIAMOND ends with when "broken" fails, on either engine.
+DIAMOND_BROKEN_PHASES = {
+    "start": "SUCCEEDED",
+    "broken": "FAILED",
+    "fine": "SUCCEEDED",
+    "join": "SKIPPED",
+    "after-fine": "SUCCEEDED",
+    "after-join": "SKIPPED",
+}
+
 
 @dataclass
 class World:

@@ -11,7 +11,15 @@ from django.conf import settings
 
 from runs.selectors import run_status_document
 from tests.processes import celery_worker
-from tests.runs.engine_helpers import job_log, make_world, phases, wait_for_job_phase, wait_for_run
+from tests.runs.engine_helpers import (
+    DIAMOND,
+    DIAMOND_BROKEN_PHASES,
+    job_log,
+    make_world,
+    phases,
+    wait_for_job_phase,
+    wait_for_run,
+)
 from workflows.models import DatasetVersion
 
 pytestmark = [
@@ -71,46 +79,11 @@ def test_the_pipeline_example_runs_end_to_end(world):
     assert not (settings.DATA_DIR / "runs" / str(run.pk)).exists(), "volumes outlive the run"
 
 
-DIAMOND = """
-jobs:
-  start:
-    uses: script@v1
-    with: {image: bash:5, script: echo start}
-  broken:
-    needs: [start]
-    uses: script@v1
-    with: {image: bash:5, script: "echo about to fail; exit 3"}
-  fine:
-    needs: [start]
-    uses: script@v1
-    with: {image: bash:5, script: echo fine}
-  join:
-    needs: [broken, fine]
-    uses: script@v1
-    with: {image: bash:5, script: echo join}
-  after-fine:
-    needs: [fine]
-    uses: script@v1
-    with: {image: bash:5, script: echo after}
-  after-join:
-    needs: [join]
-    uses: script@v1
-    with: {image: bash:5, script: echo never}
-"""
-
-
 def test_a_failed_branch_skips_what_needs_it_and_the_rest_finishes(world):
     run = wait_for_run(world.submit(DIAMOND))
 
     assert run.phase == "FAILED"
-    assert phases(run) == {
-        "start": "SUCCEEDED",
-        "broken": "FAILED",
-        "fine": "SUCCEEDED",
-        "join": "SKIPPED",
-        "after-fine": "SUCCEEDED",
-        "after-join": "SKIPPED",
-    }
+    assert phases(run) == DIAMOND_BROKEN_PHASES
     broken = run.jobs.get(name="broken")
     assert broken.exit_code == 3
     assert broken.message == "exited with code 3"

@@ -20,7 +20,7 @@ from runs.transitions import RUN_FINAL
 from tests.runs.argo.argo_sim import ArgoSimulator, Behavior
 from tests.runs.argo.conftest import BUCKET, NAMESPACE
 from tests.runs.argo.schema import REPO, schema_errors
-from tests.runs.engine_helpers import job_log, phases
+from tests.runs.engine_helpers import DIAMOND, DIAMOND_BROKEN_PHASES, job_log, phases
 from workflows.models import DatasetVersion, Model
 
 EXAMPLES = REPO / ".." / "shared" / "examples"
@@ -159,47 +159,12 @@ def _node(sim: ArgoSimulator, run: Run, task: str) -> dict:
     return next(node for node in nodes.values() if node["displayName"] == task)
 
 
-DIAMOND = """
-jobs:
-  start:
-    uses: script@v1
-    with: {image: bash:5, script: echo start}
-  broken:
-    needs: [start]
-    uses: script@v1
-    with: {image: bash:5, script: "echo about to fail; exit 3"}
-  fine:
-    needs: [start]
-    uses: script@v1
-    with: {image: bash:5, script: echo fine}
-  join:
-    needs: [broken, fine]
-    uses: script@v1
-    with: {image: bash:5, script: echo join}
-  after-fine:
-    needs: [fine]
-    uses: script@v1
-    with: {image: bash:5, script: echo after}
-  after-join:
-    needs: [join]
-    uses: script@v1
-    with: {image: bash:5, script: echo never}
-"""
-
-
 def test_a_failed_branch_skips_what_needs_it_and_the_rest_finishes(world, sim):
     sim.behaviors = {"broken": Behavior(outcome="Failed", exit_code=3, lines=("about to fail",))}
     run = drive(world.start(DIAMOND), sim)
 
     assert run.phase == "FAILED"
-    assert phases(run) == {
-        "start": "SUCCEEDED",
-        "broken": "FAILED",
-        "fine": "SUCCEEDED",
-        "join": "SKIPPED",
-        "after-fine": "SUCCEEDED",
-        "after-join": "SKIPPED",
-    }
+    assert phases(run) == DIAMOND_BROKEN_PHASES
     broken = run.jobs.get(name="broken")
     assert broken.exit_code == 3
     assert broken.message == "exited with code 3"
