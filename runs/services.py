@@ -284,12 +284,16 @@ def run_submit(
             rerun_of=rerun_of,
             trigger=trigger or {},
         )
+        reuse = reuse or {}
         jobs = JobRun.objects.bulk_create(
-            JobRun(run=run, name=job.name, position=index)
+            _job_row(run=run, name=job.name, position=index, earlier=reuse.get(job.name))
             for index, job in enumerate(prepared.spec.jobs)
         )
-        if reuse:
-            _jobs_reused(run=run, jobs=jobs, reuse=reuse)
+        for job in jobs:
+            if job.reused_from_run:
+                writer = LogWriter(job)
+                writer.line(job.message)
+                writer.close()
         if make_default or workflow.default_spec_id is None:
             Workflow.objects.filter(pk=workflow.pk).update(default_spec=stored_spec)
             workflow.default_spec = stored_spec
@@ -322,10 +326,9 @@ def run_rerun(*, run: Run, user=None, spec: str = "same") -> Run:
     """A new run of the same workflow and inputs.
 
     `spec`: "same" runs the run's spec again, "default" the workflow's default
-    spec, "failed" the run's spec with only the jobs that did not succeed.
+    spec, "failed" the run's spec with only the jobs that did not succeed (the
+    others keep their outputs: string values, committed dataset versions).
     """
-    if spec == "failed":
-        return run_rerun_failed(run=run, user=user)
     return run_submit(
         workflow=run.workflow,
         spec_text=None if spec == "default" else run.spec.text,
@@ -334,6 +337,7 @@ def run_rerun(*, run: Run, user=None, spec: str = "same") -> Run:
         user=user,
         reason=Run.Reason.RERUN,
         rerun_of=run,
+        reuse=_succeeded_jobs_to_keep(run) if spec == "failed" else None,
     )
 
 
@@ -356,13 +360,8 @@ def jobs_to_reuse(spec: SpecModel, phases: dict[str, str]) -> set[str]:
     return reused
 
 
-def run_rerun_failed(*, run: Run, user=None) -> Run:
-    """A new run of the same spec and inputs in which only the jobs that did not succeed run.
-
-    The jobs that succeeded keep their outputs (string values, committed
-    dataset versions); a succeeded job whose volume a re-running job reads
-    runs again too.
-    """
+def _succeeded_jobs_to_keep(run: Run) -> dict[str, JobRun]:
+    """The jobs of an ended run that a re-run of its failed jobs keeps, by name."""
     if run.phase not in (RunPhase.FAILED, RunPhase.CANCELED):
         if run.phase == RunPhase.SUCCEEDED:
             problem = f"every job of run {run.number} succeeded; use a plain re-run instead"
@@ -374,45 +373,29 @@ def run_rerun_failed(*, run: Run, user=None) -> Run:
             "run", f"cannot re-run only the failed jobs: {problem}", status=409, document=REQUEST
         )
     previous = {job.name: job for job in run.jobs.all()}
-    spec = spec_model(run)
-    reused = jobs_to_reuse(spec, {name: job.phase for name, job in previous.items()})
-    return run_submit(
-        workflow=run.workflow,
-        spec_text=run.spec.text,
-        inputs={"inputs": run.inputs},
-        cluster_id=run.cluster.handle,
-        user=user,
-        reason=Run.Reason.RERUN,
-        rerun_of=run,
-        reuse={name: previous[name] for name in reused},
-    )
+    kept = jobs_to_reuse(spec_model(run), {name: job.phase for name, job in previous.items()})
+    return {name: previous[name] for name in kept}
 
 
-def _jobs_reused(*, run: Run, jobs: list[JobRun], reuse: dict[str, JobRun]) -> None:
-    """Settle the reused jobs of a new run as SUCCEEDED, with their earlier outputs."""
+def _job_row(*, run: Run, name: str, position: int, earlier: JobRun | None) -> JobRun:
+    """A new run's job: PENDING, or SUCCEEDED with `earlier`'s outputs when it is reused."""
+    if earlier is None:
+        return JobRun(run=run, name=name, position=position)
+    origin = earlier.reused_from_run or run.rerun_of.number
     now = timezone.now()
-    for job in jobs:
-        earlier = reuse.get(job.name)
-        if earlier is None:
-            continue
-        job.phase = JobPhase.SUCCEEDED
-        job.outputs = earlier.outputs
-        job.exit_code = earlier.exit_code
-        job.started = job.finished = now
-        job.reused_from_run = earlier.reused_from_run or run.rerun_of.number
-        job.message = (
-            f"reused: it succeeded in run #{job.reused_from_run}, whose outputs it keeps; "
-            "it did not run again"
-        )
-    JobRun.objects.bulk_update(
-        [job for job in jobs if job.name in reuse],
-        ["phase", "outputs", "exit_code", "started", "finished", "reused_from_run", "message"],
+    return JobRun(
+        run=run,
+        name=name,
+        position=position,
+        phase=JobPhase.SUCCEEDED,
+        outputs=earlier.outputs,
+        exit_code=earlier.exit_code,
+        started=now,
+        finished=now,
+        reused_from_run=origin,
+        message=f"reused: it succeeded in run #{origin}, whose outputs it keeps; "
+        "it did not run again",
     )
-    for job in jobs:
-        if job.name in reuse:
-            writer = LogWriter(job)
-            writer.line(job.message)
-            writer.close()
 
 
 def run_request_cancel(*, run: Run) -> bool:
