@@ -163,13 +163,10 @@ def _reserve(run: Run, spec: WorkflowSpec) -> dict:
 
 
 def _reused_outputs(spec: WorkflowSpec, jobs: dict[str, JobRun]) -> dict[str, dict]:
-    """The outputs of the jobs a re-run of failed jobs keeps, as the compiler takes them.
-
-    Before the Workflow exists, the only SUCCEEDED jobs of a run are those.
-    """
+    """The outputs of the jobs a re-run of failed jobs keeps, as the compiler takes them."""
     reused: dict[str, dict] = {}
     for name, row in jobs.items():
-        if row.phase != JobPhase.SUCCEEDED:
+        if not row.reused_from_run:
             continue
         outputs = {}
         for output, produced in row.outputs.items():
