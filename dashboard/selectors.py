@@ -14,6 +14,7 @@ from django.utils import timezone
 from dashboard.diff import SpecDiff, spec_diff
 from runs.models import JobRun, Run
 from runs.selectors import job_get, run_status_document, runs_of
+from workflows.access import Action, can
 from workflows.models import Cluster, Dataset, DatasetVersion, Project, Secret, Team, Workflow
 from workflows.selectors import (
     dataset_version_files,
@@ -106,7 +107,7 @@ def project_page(*, user, project_id: int) -> dict | None:
     return {
         "project": project,
         "team": team,
-        "is_owner": project.role == "owner",
+        "may_manage_secrets": can(user, Action.MANAGE_SECRETS, project),
         "workflows": list(workflows),
         "datasets": list(datasets),
         "versions_shown": VERSIONS_PER_DATASET,

@@ -16,6 +16,7 @@ from dashboard.forms import ProjectForm, RerunForm, SecretForm, WorkflowForm, fi
 from runs import services as run_services
 from runs.selectors import log_lines
 from workflows import services as workflow_services
+from workflows.access import Action, can, refusal
 from workflows.models import Secret
 from workflows.selectors import project_get
 
@@ -27,6 +28,14 @@ def _found(value):
     if value is None:
         raise Http404
     return value
+
+
+def _allowed(request: HttpRequest, action: Action, obj):
+    """`obj` (found for the user, else 404) if their role allows `action` on it, else 403."""
+    _found(obj)
+    if not can(request.user, action, obj):
+        raise PermissionDenied(refusal(action))
+    return obj
 
 
 @login_required
@@ -45,7 +54,9 @@ def project_new(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"The project was not created: {first_error(form)}")
         return redirect("home")
     teams = selectors.user_teams(user=request.user)
-    team = _found(teams.filter(pk=form.cleaned_data["team"]).first())
+    team = _allowed(
+        request, Action.CREATE_PROJECT, teams.filter(pk=form.cleaned_data["team"]).first()
+    )
     try:
         project = workflow_services.project_create(team=team, name=form.cleaned_data["name"])
     except workflow_services.InvalidRequest as error:
@@ -66,7 +77,9 @@ def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def workflow_new(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _found(project_get(user=request.user, project_id=project_id))
+    project = _allowed(
+        request, Action.EDIT_WORKFLOW, project_get(user=request.user, project_id=project_id)
+    )
     form = WorkflowForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"The workflow was not created: {first_error(form)}")
@@ -81,18 +94,11 @@ def workflow_new(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("workflow", workflow_id=workflow.pk)
 
 
-def _owned_project(request: HttpRequest, project_id: int):
-    """The project, if the user owns its team: 404 for outsiders, 403 for members."""
-    project = _found(project_get(user=request.user, project_id=project_id))
-    if project.role != "owner":
-        raise PermissionDenied("only the team's owners manage project secrets")
-    return project
-
-
 @login_required
 @require_POST
 def secret_set(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _owned_project(request, project_id)
+    project = project_get(user=request.user, project_id=project_id)
+    project = _allowed(request, Action.MANAGE_SECRETS, project)
     form = SecretForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"The secret was not set: {first_error(form)}")
@@ -115,7 +121,8 @@ def secret_set(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def secret_delete(request: HttpRequest, project_id: int, name: str) -> HttpResponse:
-    project = _owned_project(request, project_id)
+    project = project_get(user=request.user, project_id=project_id)
+    project = _allowed(request, Action.MANAGE_SECRETS, project)
     try:
         workflow_services.secret_delete(
             team=project.team, scope=Secret.Scope.PROJECT, project=project, name=name
@@ -146,7 +153,8 @@ def run_page(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
 @login_required
 @require_POST
 def run_rerun(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
-    run = _found(selectors.run_for_page(user=request.user, workflow_id=workflow_id, number=number))
+    run = selectors.run_for_page(user=request.user, workflow_id=workflow_id, number=number)
+    run = _allowed(request, Action.RUN, run)
     form = RerunForm(request.POST)
     spec = form.cleaned_data["spec"] if form.is_valid() else "same"
     try:
@@ -160,7 +168,8 @@ def run_rerun(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
 @login_required
 @require_POST
 def run_cancel(request: HttpRequest, workflow_id, number: int) -> HttpResponse:
-    run = _found(selectors.run_for_page(user=request.user, workflow_id=workflow_id, number=number))
+    run = selectors.run_for_page(user=request.user, workflow_id=workflow_id, number=number)
+    run = _allowed(request, Action.RUN, run)
     if run_services.run_request_cancel(run=run):
         messages.info(request, f"Cancel requested for run #{run.number}.")
     else:

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from runs.events import run_stream_key
 from runs.models import Run
 from runs.selectors import run_status_document, run_with_everything, runs_of
+from workflows.access import Action, can
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ READ_BATCH = 500
 RECONNECT_SECONDS = 1.0
 
 
-def _visible_run(user, run_id: int):
-    return run_with_everything(runs_of(user)).filter(pk=run_id).first()
+def _may_watch(user, run_id: int) -> bool:
+    """Whether the run exists for the user (visible_to) and their role lets them view it."""
+    run = run_with_everything(runs_of(user)).filter(pk=run_id).first()
+    return run is not None and can(user, Action.VIEW, run)
 
 
 def _snapshot(run_id: int) -> dict:
@@ -54,7 +57,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         self.reader: asyncio.Task | None = None
         allowed = user is not None and user.is_authenticated
         if allowed:
-            allowed = await database_sync_to_async(_visible_run)(user, self.run_id) is not None
+            allowed = await database_sync_to_async(_may_watch)(user, self.run_id)
         await self.accept()
         if not allowed:
             await self.close(code=FORBIDDEN)

@@ -7,6 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from runs.models import JobRun, LogChunk, Run
+from workflows.access import visible_to
 
 # The largest chunk the log writer makes; lets a page query start near its first line.
 MAX_CHUNK_LINES = 5000
@@ -19,7 +20,8 @@ def _time(value) -> str | None:
 
 
 def runs_of(user) -> QuerySet[Run]:
-    return Run.objects.filter(workflow__project__team__memberships__user=user)
+    """Runs of the user's teams (workflows.access.visible_to)."""
+    return visible_to(user, Run.objects.all())
 
 
 def run_with_everything(queryset: QuerySet[Run]) -> QuerySet[Run]:
@@ -113,8 +115,8 @@ def log_lines(job: JobRun, *, after_line: int = 0, limit: int = 1000) -> list[di
 
 
 def jobs_of(user) -> QuerySet[JobRun]:
-    """Jobs of the runs in the user's teams."""
-    return JobRun.objects.filter(run__workflow__project__team__memberships__user=user)
+    """Jobs of the runs in the user's teams (workflows.access.visible_to)."""
+    return visible_to(user, JobRun.objects.all())
 
 
 # Columns a run summary never shows; a runs list does not read them.
@@ -205,12 +207,8 @@ def job_get(*, user, workflow_id: object, number: object, job_name: str) -> JobR
     if workflow_pk is None or not str(number).isdigit() or len(str(number)) > 9:
         return None
     return (
-        JobRun.objects.filter(
-            run__workflow_id=workflow_pk,
-            run__number=int(number),
-            run__workflow__project__team__memberships__user=user,
-            name=job_name,
-        )
+        jobs_of(user)
+        .filter(run__workflow_id=workflow_pk, run__number=int(number), name=job_name)
         .select_related("run")
         .first()
     )

@@ -1,4 +1,9 @@
-"""Reads for teams, projects, workflows, secrets and datasets, always scoped to a user."""
+"""Reads for teams, projects, workflows, secrets and datasets.
+
+Whatever a user reads goes through `workflows.access.visible_to`: the `*_list`
+and `*_get` selectors are the only way the surfaces find a user's things, and
+each row carries `role`, the user's role in its team, for `access.can`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import os
 import uuid
 from pathlib import Path, PurePosixPath
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
+from workflows.access import visible_to
 from workflows.models import (
     Cluster,
     Dataset,
@@ -19,38 +25,6 @@ from workflows.models import (
     Workflow,
 )
 from workflows.secret_values import decrypt_value
-
-
-def teams_of(user) -> QuerySet[Team]:
-    return Team.objects.filter(memberships__user=user).distinct()
-
-
-def role_in(user, team_id: int) -> str | None:
-    return (
-        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
-    )
-
-
-def is_owner(user, team_id: int) -> bool:
-    return role_in(user, team_id) == Membership.Role.OWNER
-
-
-def projects_of(user) -> QuerySet[Project]:
-    return Project.objects.filter(team__memberships__user=user).select_related("team")
-
-
-def workflows_of(user) -> QuerySet[Workflow]:
-    return Workflow.objects.filter(project__team__memberships__user=user).select_related(
-        "project", "project__team", "default_spec"
-    )
-
-
-def clusters_of(user) -> QuerySet[Cluster]:
-    return Cluster.objects.filter(team__memberships__user=user)
-
-
-def datasets_of(user) -> QuerySet[Dataset]:
-    return Dataset.objects.filter(project__team__memberships__user=user).select_related("project")
 
 
 def cluster_for_run(*, team: Team, cluster_id: str | None) -> Cluster | None:
@@ -158,7 +132,7 @@ def cluster_of(user, handle: str) -> Cluster | None:
     Handles are unique only within a team (every team has a "local" one), so
     the team the user acts in by default wins over their other teams.
     """
-    candidates = list(clusters_of(user).filter(handle=handle).select_related("team"))
+    candidates = list(cluster_list(user=user).filter(handle=handle).select_related("team"))
     if len(candidates) > 1:
         team_id = getattr(default_team_of(user), "id", None)
         candidates.sort(key=lambda cluster: (cluster.team_id != team_id, cluster.id))
@@ -195,11 +169,7 @@ def _as_uuid(value: object) -> uuid.UUID | None:
 
 def team_list(*, user) -> QuerySet[Team]:
     """The user's teams, each annotated with `role`, the user's role in it."""
-    return (
-        Team.objects.filter(memberships__user=user)
-        .annotate(role=F("memberships__role"))
-        .order_by("name", "id")
-    )
+    return visible_to(user, Team.objects.all()).order_by("name", "id")
 
 
 def team_get(*, user, team_id: object) -> Team | None:
@@ -218,11 +188,7 @@ def team_get(*, user, team_id: object) -> Team | None:
 
 def project_list(*, user, team_id: object = None) -> QuerySet[Project]:
     """Projects of the user's teams (optionally one team's), annotated with the user's `role`."""
-    queryset = (
-        Project.objects.filter(team__memberships__user=user)
-        .annotate(role=F("team__memberships__role"))
-        .order_by("name", "id")
-    )
+    queryset = visible_to(user, Project.objects.all()).order_by("name", "id")
     if team_id is not None:
         queryset = queryset.filter(team_id=_as_int(team_id))
     return queryset
@@ -241,10 +207,7 @@ def workflow_list(*, user, project_id: object = None) -> QuerySet[Workflow]:
     The default spec's text is not loaded: lists only say whether there is one.
     """
     queryset = (
-        Workflow.objects.filter(project__team__memberships__user=user)
-        .annotate(role=F("project__team__memberships__role"))
-        .select_related("created_by")
-        .order_by("name", "id")
+        visible_to(user, Workflow.objects.all()).select_related("created_by").order_by("name", "id")
     )
     if project_id is not None:
         queryset = queryset.filter(project_id=_as_int(project_id))
@@ -269,11 +232,7 @@ def workflow_default_spec_get(*, user, workflow_id: object) -> Workflow | None:
 
 def dataset_list(*, user, project_id: object = None) -> QuerySet[Dataset]:
     """Datasets the user can see (optionally one project's), with the user's `role`."""
-    queryset = (
-        Dataset.objects.filter(project__team__memberships__user=user)
-        .annotate(role=F("project__team__memberships__role"))
-        .order_by("name", "id")
-    )
+    queryset = visible_to(user, Dataset.objects.all()).order_by("name", "id")
     if project_id is not None:
         queryset = queryset.filter(project_id=_as_int(project_id))
     return queryset
@@ -297,16 +256,10 @@ def dataset_version_get(*, user, dataset_id: object, version: str) -> DatasetVer
     """A committed version of a dataset the user can see, or None."""
     if not isinstance(dataset_id, str):
         return None
-    return (
-        DatasetVersion.objects.filter(
-            dataset_id=dataset_id,
-            dataset__project__team__memberships__user=user,
-            version=version,
-            is_committed=True,
-        )
-        .select_related("dataset")
-        .first()
+    versions = DatasetVersion.objects.filter(
+        dataset_id=dataset_id, version=version, is_committed=True
     )
+    return visible_to(user, versions).select_related("dataset").first()
 
 
 def dataset_version_files(version: DatasetVersion) -> list[dict]:
@@ -342,11 +295,7 @@ def dataset_version_file(version: DatasetVersion, path: str) -> Path | None:
 
 def cluster_list(*, user, team_id: object = None) -> QuerySet[Cluster]:
     """Clusters of the user's teams (optionally one team's), with the user's `role`."""
-    queryset = (
-        Cluster.objects.filter(team__memberships__user=user)
-        .annotate(role=F("team__memberships__role"))
-        .order_by("name", "id")
-    )
+    queryset = visible_to(user, Cluster.objects.all()).order_by("name", "id")
     if team_id is not None:
         queryset = queryset.filter(team_id=_as_int(team_id))
     return queryset
@@ -376,5 +325,5 @@ def workflow_visible(*, user, workflow_id: object) -> uuid.UUID | None:
     pk = _as_uuid(workflow_id)
     if pk is None:
         return None
-    visible = Workflow.objects.filter(pk=pk, project__team__memberships__user=user).exists()
+    visible = visible_to(user, Workflow.objects.filter(pk=pk)).exists()
     return pk if visible else None

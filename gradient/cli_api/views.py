@@ -1,7 +1,8 @@
 """The HTTP surface the `gradient` CLI v2 talks to, under /gradient.
 
 Each view logs in by API key, finds what it needs among the user's teams
-(anything else is a 404), calls one service or selector and answers in the
+(anything else is a 404), asks workflows.access whether the user's role
+allows the write (a 403 otherwise), calls one service or selector and answers in the
 shape the CLI reads: see docs/gradient-cli-protocol.md for every quirk kept here.
 """
 
@@ -30,16 +31,16 @@ from runs.selectors import (
 )
 from runs.services import run_submit
 from runs.transitions import JOB_FINAL
+from workflows.access import Action, can, refusal
 from workflows.models import Cluster, Project, Team, Workflow
 from workflows.selectors import (
+    cluster_list,
     cluster_of,
-    clusters_of,
     default_team_of,
-    is_owner,
-    projects_of,
+    project_list,
     secret_names,
-    teams_of,
-    workflows_of,
+    team_list,
+    workflow_list,
 )
 from workflows.services import (
     personal_team,
@@ -56,7 +57,8 @@ DEFAULT_CLUSTER_PAGE = 20
 
 
 def _project(user, handle: object) -> Project:
-    project = projects_of(user).filter(handle=str(handle)).first() if handle else None
+    projects = project_list(user=user).select_related("team")
+    project = projects.filter(handle=str(handle)).first() if handle else None
     if project is None:
         raise CliError(f'there is no project "{handle}" in your teams', status=404)
     return project
@@ -67,14 +69,15 @@ def _workflow(user, workflow_id: str) -> Workflow:
         key = uuid.UUID(workflow_id)
     except ValueError:
         key = None
-    workflow = workflows_of(user).filter(pk=key).first() if key else None
+    workflows = workflow_list(user=user).select_related("project__team", "default_spec")
+    workflow = workflows.filter(pk=key).first() if key else None
     if workflow is None:
         raise CliError(f'there is no workflow "{workflow_id}" in your teams', status=404)
     return workflow
 
 
 def _team(user, handle: str) -> Team:
-    team = teams_of(user).filter(handle=handle).first()
+    team = team_list(user=user).filter(handle=handle).first()
     if team is None:
         raise CliError(f'there is no team "{handle}" that you are a member of', status=404)
     return team
@@ -85,6 +88,12 @@ def _cluster(user, handle: str) -> Cluster:
     if cluster is None:
         raise CliError(f'there is no cluster "{handle}" in your teams', status=404)
     return cluster
+
+
+def _allowed(user, action: Action, obj) -> None:
+    """A 403 the CLI prints when the user's role in the team of `obj` does not allow `action`."""
+    if not can(user, action, obj):
+        raise CliError(refusal(action), status=403)
 
 
 def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int) -> int:
@@ -108,10 +117,11 @@ def projects(request: HttpRequest, user) -> HttpResponse:
     if request.method == "POST":
         body = json_body(request)
         team = default_team_of(user) or personal_team(user)
+        _allowed(user, Action.CREATE_PROJECT, team)
         project = project_create(team=team, name=body.get("name"))
         return JsonResponse(project_shape(project), status=201)
     where = json_param(request, "filter").get("where")
-    queryset = projects_of(user).order_by("-created", "-id")
+    queryset = project_list(user=user).select_related("team").order_by("-created", "-id")
     if isinstance(where, dict) and where.get("handle"):
         queryset = queryset.filter(handle=str(where["handle"]))
     if request.GET.getlist("tagFilter"):
@@ -135,9 +145,14 @@ def workflows(request: HttpRequest, user) -> HttpResponse:
         if not body.get("projectId"):
             raise CliError("projectId is required: the handle of the project to create it in")
         project = _project(user, body["projectId"])
+        _allowed(user, Action.EDIT_WORKFLOW, project)
         workflow = workflow_create(project=project, name=body.get("name"), user=user)
         return JsonResponse(workflow_shape(workflow), status=201)
-    queryset = workflows_of(user).order_by("created", "id")
+    queryset = (
+        workflow_list(user=user)
+        .select_related("project__team", "default_spec")
+        .order_by("created", "id")
+    )
     project_id = request.GET.get("filter[where][projectId]")
     if project_id:
         queryset = queryset.filter(project=_project(user, project_id))
@@ -166,6 +181,7 @@ def workflow_runs(request: HttpRequest, user, workflow_id: str) -> HttpResponse:
             .order_by("-number")
         )
         return JsonResponse([run_row(run) for run in runs], safe=False)
+    _allowed(user, Action.RUN, workflow)
     body = json_body(request)
     if body.get("run") is False:
         raise CliError("this server runs every spec it is sent; leave out run: false")
@@ -241,11 +257,10 @@ def secrets_list(request: HttpRequest, user, scope: str) -> HttpResponse:
 def secret_detail(request: HttpRequest, user, scope: str, name: str) -> HttpResponse:
     """`secrets set` (PUT `{"value"}`) and `secrets delete`; the CLI ignores the answer's body."""
     owner = _secret_owner(request, user, scope)
+    _allowed(user, Action.MANAGE_SECRETS, owner[scope])
     if request.method == "PUT":
         secret_set(scope=scope, name=name, value=json_body(request).get("value"), **owner)
         return JsonResponse({"name": name, "scope": scope})
-    if not is_owner(user, owner["team"].pk):
-        raise CliError("only the team's owners may delete secrets", status=403)
     secret_delete(scope=scope, name=name, **owner)
     return HttpResponse(status=204)
 
@@ -257,7 +272,7 @@ def clusters_list(request: HttpRequest, user) -> HttpResponse:
     limit, offset = page.get("limit", DEFAULT_CLUSTER_PAGE), page.get("offset", 0)
     if not isinstance(limit, int) or not isinstance(offset, int) or limit < 1 or offset < 0:
         raise CliError("filter.limit and filter.offset must be whole numbers")
-    clusters = clusters_of(user).select_related("team").order_by("team_id", "handle", "id")
+    clusters = cluster_list(user=user).select_related("team").order_by("team_id", "handle", "id")
     return JsonResponse(
         [cluster_shape(cluster) for cluster in clusters[offset : offset + limit]], safe=False
     )

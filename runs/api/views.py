@@ -10,6 +10,7 @@ from runs import selectors
 from runs.api import serializers as s
 from runs.services import run_request_cancel, run_rerun, run_submit
 from runs.transitions import JOB_FINAL
+from workflows.access import Action
 from workflows.api.base import PAGE_PARAMETERS, ApiView, Conflict, found, paginated, path_id
 from workflows.api.serializers import ErrorSerializer
 from workflows.api.views import ERRORS, WORKFLOW_ID
@@ -27,12 +28,17 @@ SUBMIT_ERRORS = {
 }
 
 
-def _run(request, workflow_id: str, number: str):
+def _run(view: ApiView, request, workflow_id: str, number: str):
+    """The run the user can see (404 otherwise), if their role allows the view's action."""
     run = selectors.run_get(user=request.user, workflow_id=workflow_id, number=number)
-    return found(run, f"run {number} of workflow {workflow_id}")
+    run = found(run, f"run {number} of workflow {workflow_id}")
+    view.check_object_permissions(request, run)
+    return run
 
 
 class RunListView(ApiView):
+    actions = {"POST": Action.RUN}
+
     @extend_schema(
         summary="Runs of a workflow, newest first (summaries: no spec, no jobs)",
         operation_id="workflows_runs_list",
@@ -63,6 +69,7 @@ class RunListView(ApiView):
         workflow = found(
             workflow_get(user=request.user, workflow_id=workflow_id), f"workflow {workflow_id}"
         )
+        self.check_object_permissions(request, workflow)
         data = self.valid(s.RunSubmitSerializer, request.data)
         run = run_submit(
             workflow=workflow,
@@ -82,11 +89,13 @@ class RunDetailView(ApiView):
         responses={200: s.RunStatusDocumentSerializer, 404: ERRORS[404]},
     )
     def get(self, request, workflow_id: str, number: str) -> Response:
-        run = _run(request, workflow_id, number)
+        run = _run(self, request, workflow_id, number)
         return Response(selectors.run_status_document(run, selectors.run_jobs(run)))
 
 
 class RunCancelView(ApiView):
+    actions = {"POST": Action.RUN}
+
     @extend_schema(
         summary="Ask the engine to cancel a run",
         parameters=[WORKFLOW_ID, RUN_NUMBER],
@@ -98,13 +107,15 @@ class RunCancelView(ApiView):
         },
     )
     def post(self, request, workflow_id: str, number: str) -> Response:
-        run = _run(request, workflow_id, number)
+        run = _run(self, request, workflow_id, number)
         if not run_request_cancel(run=run):
             raise Conflict(f"run {run.number} has already ended ({run.phase}); nothing to cancel")
         return Response(selectors.run_summary(run), status=status.HTTP_202_ACCEPTED)
 
 
 class RunRerunView(ApiView):
+    actions = {"POST": Action.RUN}
+
     @extend_schema(
         summary="Run again with the same inputs: same spec, default spec, or only the failed jobs",
         parameters=[WORKFLOW_ID, RUN_NUMBER],
@@ -112,7 +123,7 @@ class RunRerunView(ApiView):
         responses={201: s.RunStatusDocumentSerializer, **SUBMIT_ERRORS},
     )
     def post(self, request, workflow_id: str, number: str) -> Response:
-        run = _run(request, workflow_id, number)
+        run = _run(self, request, workflow_id, number)
         data = self.valid(s.RerunSerializer, request.data)
         new_run = run_rerun(run=run, user=request.user, spec=data["spec"])
         return Response(selectors.run_status_document(new_run), status=status.HTTP_201_CREATED)

@@ -10,6 +10,7 @@ from django.test import Client
 from runs.models import JobPhase, LogChunk, Run
 from tests.factories import ClusterFactory, JobRunFactory, ProjectFactory, WorkflowFactory
 from workflows.models import Secret, Workflow
+from workflows.secret_values import decrypt_value
 from workflows.services import api_key_create
 
 SPEC = {
@@ -362,16 +363,25 @@ def test_secret_errors(cli, project, outsider):
     assert not Secret.objects.exists()
 
 
-def test_only_owners_delete_secrets(cli, project, member):
+def test_only_owners_set_or_delete_secrets(cli, project, member):
     set_it = cli("PUT", "projects/secrets/TOKEN", {"value": "v"}, projectId=project.handle)
     assert set_it.status_code == 200
     as_member = _cli_for(member)
 
+    overwrite = as_member(
+        "PUT", "projects/secrets/TOKEN", {"value": "mine"}, projectId=project.handle
+    )
+    team_secret = as_member(
+        "PUT", "teams/secrets/TOKEN", {"value": "mine"}, teamId=project.team.handle
+    )
     refused = as_member("DELETE", "projects/secrets/TOKEN", projectId=project.handle)
 
-    assert refused.status_code == 403
-    assert _error(refused) == "only the team's owners may delete secrets"
-    assert Secret.objects.filter(name="TOKEN").exists()
+    assert [overwrite.status_code, team_secret.status_code, refused.status_code] == [403] * 3
+    assert _error(refused) == (
+        "only the team's owners may manage secrets; ask one of the team's owners"
+    )
+    (kept,) = Secret.objects.all()
+    assert decrypt_value(kept.ciphertext) == "v"
     assert cli("DELETE", "projects/secrets/TOKEN", projectId=project.handle).status_code == 204
 
 

@@ -64,7 +64,7 @@ class TestAccess:
             assert (listed["name"], listed["scope"]) == ("api-token", scope[0])
 
     @pytest.mark.parametrize(
-        ("who", "expected"), [("owner", 200), ("member", 200), ("outsider", 404), (None, 401)]
+        ("who", "expected"), [("owner", 200), ("member", 403), ("outsider", 404), (None, 401)]
     )
     def test_set(self, as_user, scope, who, expected):
         answer = as_user(who).put(f"{scope[1]}/api-token", {"value": "abc"}, format="json")

@@ -11,8 +11,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import exceptions, parsers, renderers, serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from workflows.api.permissions import TeamPolicy
 
 T = TypeVar("T")
 
@@ -99,6 +102,9 @@ class ApiView(APIView):
     """The base of every API view: JSON in, JSON (or the browsable API) out."""
 
     parser_classes = [SafeJSONParser]
+    permission_classes = [IsAuthenticated, TeamPolicy]
+    # HTTP method -> the workflows.access.Action it needs on the object the view finds.
+    actions: dict = {}
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -1,8 +1,9 @@
 """REST API views for teams, projects, workflows and their specs, datasets, clusters, secrets.
 
 Each view parses its input, finds what the user may see (404 otherwise),
-checks the owner rule for deletes, calls one service or selector and renders
-the answer. Errors raised by services become answers in gradient.api_errors.
+checks its `actions` against workflows.access (403 for a member refused an
+owner's action), calls one service or selector and renders the answer.
+Errors raised by services become answers in gradient.api_errors.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from gradient.api_errors import spec_error_dicts
 from workflows import selectors, services
+from workflows.access import Action
 from workflows.api import serializers as s
 from workflows.api.base import (
     PAGE_PARAMETERS,
@@ -28,7 +29,6 @@ from workflows.api.base import (
     paginated,
     path_id,
 )
-from workflows.api.permissions import OwnersMayDelete
 from workflows.models import Secret
 from workflows.spec import spec_json_schema
 
@@ -36,8 +36,11 @@ ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="The request needs fixing."),
     404: OpenApiResponse(s.ErrorSerializer, description="Not there, or not yours to see."),
 }
+FORBIDDEN = OpenApiResponse(
+    s.ErrorSerializer, description="Your role in the team does not allow it."
+)
 DELETE_ERRORS = {
-    403: OpenApiResponse(s.ErrorSerializer, description="Only the team's owners delete."),
+    403: FORBIDDEN,
     404: ERRORS[404],
     409: OpenApiResponse(s.ErrorSerializer, description="Still in use; the detail says by what."),
 }
@@ -76,6 +79,8 @@ class TeamDetailView(ApiView):
 
 
 class ProjectListView(ApiView):
+    actions = {"POST": Action.CREATE_PROJECT}
+
     @extend_schema(
         summary="Projects of your teams",
         operation_id="projects_list",
@@ -103,12 +108,13 @@ class ProjectListView(ApiView):
                 "lists yours",
                 field="teamId",
             )
+        self.check_object_permissions(request, team)
         project = services.project_create(team=team, name=data["name"])
         return Response(s.ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(ApiView):
-    permission_classes = [IsAuthenticated, OwnersMayDelete]
+    actions = {"DELETE": Action.DELETE}
 
     def _project(self, request, project_id: str):
         project = selectors.project_get(user=request.user, project_id=project_id)
@@ -135,6 +141,8 @@ class ProjectDetailView(ApiView):
 
 
 class WorkflowListView(ApiView):
+    actions = {"POST": Action.EDIT_WORKFLOW}
+
     @extend_schema(
         summary="Workflows of your projects",
         operation_id="workflows_list",
@@ -158,6 +166,7 @@ class WorkflowListView(ApiView):
     def post(self, request) -> Response:
         data = self.valid(s.WorkflowCreateSerializer, request.data)
         project = _project_for_body(request, data["projectId"])
+        self.check_object_permissions(request, project)
         workflow = services.workflow_create(project=project, name=data["name"], user=request.user)
         return Response(s.WorkflowSerializer(workflow).data, status=status.HTTP_201_CREATED)
 
@@ -174,7 +183,7 @@ def _project_for_body(request, project_id: int):
 
 
 class WorkflowDetailView(ApiView):
-    permission_classes = [IsAuthenticated, OwnersMayDelete]
+    actions = {"DELETE": Action.DELETE}
 
     def _workflow(self, request, workflow_id: str):
         workflow = selectors.workflow_get(user=request.user, workflow_id=workflow_id)
@@ -214,6 +223,7 @@ class WorkflowSpecView(ApiView):
 
     parser_classes = [*ApiView.parser_classes, PlainTextParser]
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, PlainTextRenderer]
+    actions = {"PUT": Action.EDIT_WORKFLOW}
 
     def _answer(self, request, spec) -> Response:
         if request.accepted_renderer.format == PlainTextRenderer.format:
@@ -254,11 +264,14 @@ class WorkflowSpecView(ApiView):
     def put(self, request, workflow_id: str) -> Response:
         workflow = selectors.workflow_get(user=request.user, workflow_id=workflow_id)
         workflow = found(workflow, f"workflow {workflow_id}")
+        self.check_object_permissions(request, workflow)
         spec = services.workflow_spec_update(workflow=workflow, text=spec_text_from(request))
         return self._answer(request, spec)
 
 
 class DatasetListView(ApiView):
+    actions = {"POST": Action.UPLOAD_DATASET}
+
     @extend_schema(
         summary="Datasets of your projects",
         operation_id="datasets_list",
@@ -282,6 +295,7 @@ class DatasetListView(ApiView):
     def post(self, request) -> Response:
         data = self.valid(s.DatasetCreateSerializer, request.data)
         project = _project_for_body(request, data["projectId"])
+        self.check_object_permissions(request, project)
         dataset = services.dataset_create(
             project=project, name=data["name"], description=data["description"]
         )
@@ -289,7 +303,7 @@ class DatasetListView(ApiView):
 
 
 class DatasetDetailView(ApiView):
-    permission_classes = [IsAuthenticated, OwnersMayDelete]
+    actions = {"DELETE": Action.DELETE}
 
     def _dataset(self, request, dataset_id: str):
         dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
@@ -317,6 +331,7 @@ class DatasetDetailView(ApiView):
 
 class DatasetVersionListView(ApiView):
     parser_classes = [MultiPartParser]
+    actions = {"POST": Action.UPLOAD_DATASET}
 
     @extend_schema(
         summary="Upload files as a new committed version of the dataset",
@@ -327,6 +342,7 @@ class DatasetVersionListView(ApiView):
     def post(self, request, dataset_id: str) -> Response:
         dataset = selectors.dataset_list(user=request.user).filter(pk=dataset_id).first()
         dataset = found(dataset, f"dataset {dataset_id}")
+        self.check_object_permissions(request, dataset)
         data = self.valid(s.DatasetUploadSerializer, request.data)
         names = data.get("paths") or [upload.name for upload in data["files"]]
         version = services.dataset_version_upload(
@@ -404,7 +420,7 @@ class SecretScopeMixin:
     """Secrets of one scope; `scope` is given in urls.py, the owner's id is in the URL."""
 
     scope: str = ""
-    permission_classes = [IsAuthenticated, OwnersMayDelete]
+    actions = {"PUT": Action.MANAGE_SECRETS, "DELETE": Action.MANAGE_SECRETS}
 
     def scope_owner(self, request, owner_id: str) -> tuple[object, dict]:
         """The team, project or cluster the secrets belong to, and secret service arguments."""
@@ -442,10 +458,10 @@ class SecretListView(SecretScopeMixin, ApiView):
 
 class SecretDetailView(SecretScopeMixin, ApiView):
     @extend_schema(
-        summary="Set a secret (create or replace); its value is never shown again",
+        summary="Set a secret (create or replace; owners only); its value is never shown again",
         parameters=[OWNER_ID, SECRET_NAME],
         request=s.SecretValueSerializer,
-        responses={200: s.SecretSerializer, 400: ERRORS[400], 404: ERRORS[404]},
+        responses={200: s.SecretSerializer, 400: ERRORS[400], 403: FORBIDDEN, 404: ERRORS[404]},
     )
     def put(self, request, owner_id: str, name: str) -> Response:
         _, where = self.scope_owner(request, owner_id)

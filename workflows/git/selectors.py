@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from runs.models import Run
 from workflows.models import Project, PushTrigger, RepositoryLink
+from workflows.selectors import project_list
 
 
 def project_by_handle(*, user, handle: str) -> Project | None:
     """One of the user's projects by handle (or numeric id), annotated with the user's `role`."""
-    projects = (
-        Project.objects.filter(team__memberships__user=user)
-        .annotate(role=F("team__memberships__role"))
-        .select_related("team")
-    )
+    projects = project_list(user=user).select_related("team")
     project = projects.filter(handle=handle).first()
     if project is None and handle.isascii() and handle.isdigit() and len(handle) < 19:
         project = projects.filter(pk=int(handle)).first()

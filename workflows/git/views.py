@@ -16,14 +16,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from kombu.exceptions import OperationalError
-from rest_framework import exceptions, status
+from rest_framework import status
 from rest_framework.response import Response
 
+from workflows.access import Action
 from workflows.api.base import PAGE_PARAMETERS, ApiView, found, paginated, path_id
 from workflows.api.serializers import ErrorSerializer
 from workflows.git import selectors, services
 from workflows.git import serializers as s
-from workflows.models import Membership
 from workflows.services import InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -104,12 +104,11 @@ HANDLE = path_id("handle", str, "The project's handle (or id).")
 class ProjectRepositoryView(ApiView):
     """A project's linked repository: members see it, owners link, change and unlink it."""
 
-    def _project(self, request, handle: str, *, change: bool = False):
+    actions = {"PUT": Action.MANAGE_REPOSITORY, "DELETE": Action.MANAGE_REPOSITORY}
+
+    def _project(self, request, handle: str):
         project = found(selectors.project_by_handle(user=request.user, handle=handle), "project")
-        if change and project.role != Membership.Role.OWNER:
-            raise exceptions.PermissionDenied(
-                "only an owner of the team may link, change or unlink the project's repository"
-            )
+        self.check_object_permissions(request, project)
         return project
 
     def _link(self, project):
@@ -141,7 +140,7 @@ class ProjectRepositoryView(ApiView):
         },
     )
     def put(self, request, handle: str):
-        project = self._project(request, handle, change=True)
+        project = self._project(request, handle)
         data = self.valid(s.RepositoryLinkWriteSerializer, request.data)
         existed = selectors.repository_get(project=project) is not None
         link, generated = services.repository_link(
@@ -163,7 +162,7 @@ class ProjectRepositoryView(ApiView):
         responses={204: None, **ERRORS},
     )
     def delete(self, request, handle: str):
-        services.repository_unlink(project=self._project(request, handle, change=True))
+        services.repository_unlink(project=self._project(request, handle))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

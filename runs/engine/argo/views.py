@@ -16,7 +16,7 @@ from workflows.api.base import ApiView, found
 from workflows.api.serializers import ErrorSerializer, StrictCharField
 from workflows.api.views import ERRORS, WORKFLOW_ID
 from workflows.models import Cluster
-from workflows.selectors import clusters_of
+from workflows.selectors import cluster_list
 from workflows.services import InvalidRequest, SpecRejected
 from workflows.spec import errors_at
 
@@ -53,7 +53,7 @@ class ManifestRequestSerializer(serializers.Serializer):
 def _cluster(user, cluster_id: str | None) -> Cluster | None:
     if not cluster_id:
         return None
-    clusters = clusters_of(user)
+    clusters = cluster_list(user=user)
     found_clusters = list(clusters.filter(handle=cluster_id))
     if not found_clusters and cluster_id.isdigit():
         found_clusters = list(clusters.filter(pk=int(cluster_id)))
