@@ -59,6 +59,28 @@ CSRF_TRUSTED_ORIGINS = [
     if origin.strip()
 ]
 
+# HTTPS in production (`SECURE_HTTPS=true`): plain-HTTP requests are redirected,
+# cookies are sent over HTTPS only and browsers are told (HSTS) to never use
+# HTTP again. Behind a reverse proxy that ends TLS, the proxy's header says
+# whether the client's request was HTTPS; only set it when the proxy always
+# sets (or strips) that header, or a client could claim HTTPS itself.
+SECURE_HTTPS = _env_bool("SECURE_HTTPS", False)
+if SECURE_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # Load balancers and the launcher probe /healthz over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
+    _proxy_header = os.environ.get("SECURE_PROXY_HEADER", "X-Forwarded-Proto").strip()
+    if _proxy_header:
+        SECURE_PROXY_SSL_HEADER = (
+            "HTTP_" + _proxy_header.upper().replace("-", "_"),
+            "https",
+        )
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

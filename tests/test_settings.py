@@ -92,3 +92,69 @@ def test_a_running_private_redis_is_found_through_the_data_folder(tmp_path):
     (tmp_path / "run" / "redis.url").write_text("redis://127.0.0.1:41234/0\n")
 
     assert read_settings(tmp_path)["redis_url"] == "redis://127.0.0.1:41234/0"
+
+
+def _check_deploy(data_dir, **env) -> subprocess.CompletedProcess:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("SECURE_")}
+    clean.update(GRADIENT_DATA_DIR=str(data_dir), DEBUG="false", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+    )
+
+
+PRODUCTION = {
+    "SECRET_KEY": "k7#Qv9!zR2@wL5$xN8^pT3&mY6*bH1(cJ4)dF0-gS2+eU7=aW9~iO5",
+    "ALLOWED_HOSTS": "gradient.example.org",
+}
+
+
+def test_check_deploy_is_clean_with_a_key_hosts_and_https(tmp_path):
+    checked = _check_deploy(tmp_path, **PRODUCTION, SECURE_HTTPS="true")
+
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+    assert "System check identified no issues" in checked.stdout
+
+
+def test_without_https_check_deploy_names_what_is_missing(tmp_path):
+    checked = _check_deploy(tmp_path, **PRODUCTION)
+
+    assert checked.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in checked.stderr
+
+
+PRINT_SECURITY = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "redirect": settings.SECURE_SSL_REDIRECT,
+    "exempt": settings.SECURE_REDIRECT_EXEMPT,
+    "proxy_header": settings.SECURE_PROXY_SSL_HEADER,
+    "hsts": settings.SECURE_HSTS_SECONDS,
+}))
+"""
+
+
+def test_https_behind_a_proxy_reads_the_header_it_is_told(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SECURE_")} | {
+        "GRADIENT_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "gradient.settings",
+        "SECURE_HTTPS": "true",
+        "SECURE_PROXY_HEADER": "X-Forwarded-Scheme",
+        "SECURE_HSTS_SECONDS": "600",
+    }
+    output = subprocess.run(
+        [sys.executable, "-c", PRINT_SECURITY], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    values = json.loads(output.stdout)
+
+    assert values == {
+        "redirect": True,
+        "exempt": ["^healthz$"],
+        "proxy_header": ["HTTP_X_FORWARDED_SCHEME", "https"],
+        "hsts": 600,
+    }
