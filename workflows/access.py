@@ -41,7 +41,8 @@ class Action(StrEnum):
     MANAGE_CLUSTERS = "manage clusters"
     MANAGE_REGISTRIES = "manage registries"
     MANAGE_REPOSITORY = "manage repository links"
-    MANAGE_MEMBERS = "manage members"
+    MANAGE_MEMBERS = "manage members"  # add people, change roles, remove members
+    LEAVE = "leave the team"  # the last owner cannot: see services.membership_remove
 
 
 OWNER = Membership.Role.OWNER.value
@@ -61,6 +62,7 @@ ROLES: dict[Action, frozenset[str]] = {
     Action.MANAGE_REGISTRIES: OWNERS,
     Action.MANAGE_REPOSITORY: OWNERS,
     Action.MANAGE_MEMBERS: OWNERS,
+    Action.LEAVE: EVERYONE,
 }
 
 # Model label -> the foreign-key path from a row to its team ("" for a team).

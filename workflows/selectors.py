@@ -15,6 +15,7 @@ from django.db.models import Prefetch, QuerySet
 
 from workflows.access import visible_to
 from workflows.models import (
+    ApiKey,
     Cluster,
     Dataset,
     DatasetVersion,
@@ -327,3 +328,21 @@ def workflow_visible(*, user, workflow_id: object) -> uuid.UUID | None:
         return None
     visible = visible_to(user, Workflow.objects.filter(pk=pk)).exists()
     return pk if visible else None
+
+
+def membership_get(*, team: Team, user_id: object) -> Membership | None:
+    """The membership of user `user_id` in a team the caller has already found, or None."""
+    pk = _as_int(user_id)
+    if pk is None:
+        return None
+    return Membership.objects.filter(team=team, user_id=pk).select_related("user", "team").first()
+
+
+def membership_list(*, team: Team) -> QuerySet[Membership]:
+    """A team's memberships with their users, by username."""
+    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+
+
+def api_key_list(*, user) -> QuerySet[ApiKey]:
+    """The user's API keys, newest first; only their prefixes are known, never the keys."""
+    return ApiKey.objects.filter(user=user).order_by("-created", "-id")

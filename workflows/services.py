@@ -78,6 +78,87 @@ def personal_team(user) -> Team:
     return team_create(name=f"{user.username}'s team", owner=user)
 
 
+def _user_by_name_or_email(identifier: str):
+    """The active user with this username, else the one with this email (any case)."""
+    users = get_user_model().objects.filter(is_active=True)
+    found = users.filter(username=identifier).first()
+    if found is None and "@" in identifier:
+        matches = list(users.filter(email__iexact=identifier)[:2])
+        found = matches[0] if len(matches) == 1 else None
+    return found
+
+
+def _refuse_losing_last_owner(membership: Membership, what: str) -> None:
+    """A team keeps at least one owner: nobody else could manage it (or hand it on)."""
+    if membership.role != Membership.Role.OWNER:
+        return
+    owners = Membership.objects.select_for_update().filter(
+        team_id=membership.team_id, role=Membership.Role.OWNER
+    )
+    if len(owners) <= 1:
+        raise InvalidRequest(
+            f"{membership.user.username} is the team's last owner and cannot {what}; "
+            "make another member an owner first",
+            status=409,
+        )
+
+
+def _checked_role(role: object) -> str:
+    if role not in Membership.Role.values:
+        raise InvalidRequest(
+            f"role must be one of {', '.join(Membership.Role.values)}, not {role!r}", field="role"
+        )
+    return role
+
+
+@transaction.atomic
+def membership_add(*, team: Team, user: str, role: str = Membership.Role.MEMBER) -> Membership:
+    """Add the user named by username or email to the team with `role`."""
+    role = _checked_role(role)
+    identifier = user.strip() if isinstance(user, str) else ""
+    if not identifier:
+        raise InvalidRequest("user: give a username or an email address", field="user")
+    found = _user_by_name_or_email(identifier)
+    if found is None:
+        raise InvalidRequest(
+            f'user: there is no user with the username or email "{identifier}"; they need an '
+            "account on this server first",
+            field="user",
+        )
+    if Membership.objects.filter(team=team, user=found).exists():
+        raise InvalidRequest(
+            f"{found.username} is already a member of {team.name}; change their role instead",
+            field="user",
+            status=409,
+        )
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(team=team, user=found, role=role)
+    except IntegrityError:
+        raise InvalidRequest(
+            f"{found.username} is already a member of {team.name}", field="user", status=409
+        ) from None
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str) -> Membership:
+    """Make a member an owner or an owner a member; the last owner stays one."""
+    role = _checked_role(role)
+    if role != membership.role:
+        if role == Membership.Role.MEMBER:
+            _refuse_losing_last_owner(membership, "become a member")
+        Membership.objects.filter(pk=membership.pk).update(role=role)
+        membership.role = role
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Take a user out of a team (removal by an owner, or leaving); the last owner stays."""
+    _refuse_losing_last_owner(membership, "leave the team")
+    membership.delete()
+
+
 def _checked_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidRequest(f"a {what} needs a name", field="name")
@@ -331,6 +412,13 @@ def api_key_authenticate(raw_key: str):
     if api_key.last_used is None or (now - api_key.last_used).total_seconds() > 60:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used=now)
     return api_key.user
+
+
+def api_key_revoke(*, user, key_id: int) -> None:
+    """Delete one of the user's API keys; requests with it fail from now on."""
+    deleted, _ = ApiKey.objects.filter(user=user, pk=key_id).delete()
+    if not deleted:
+        raise InvalidRequest("you have no such API key; it may be revoked already", status=404)
 
 
 @transaction.atomic

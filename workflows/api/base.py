@@ -106,6 +106,10 @@ class ApiView(APIView):
     # HTTP method -> the workflows.access.Action it needs on the object the view finds.
     actions: dict = {}
 
+    def action_for(self, request, obj):
+        """The access.Action this request needs on `obj` (TeamPolicy asks; None: not declared)."""
+        return self.actions.get(request.method)
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         response._resource_closers.append(self._release_response)

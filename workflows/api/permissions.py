@@ -21,7 +21,7 @@ class TeamPolicy(BasePermission):
     message = "your role in the team does not allow this"
 
     def has_object_permission(self, request, view, obj) -> bool:
-        action = getattr(view, "actions", {}).get(request.method)
+        action = view.action_for(request, obj)
         if action is None and request.method in SAFE_METHODS:
             action = Action.VIEW
         if action is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from workflows.models import Membership
+
 
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers and booleans instead of turning them into text."""
@@ -36,6 +38,7 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class MemberSerializer(serializers.Serializer):
+    userId = serializers.IntegerField(source="user_id")
     username = serializers.CharField(source="user.username")
     role = serializers.CharField()
 
@@ -206,3 +209,12 @@ class SecretValueSerializer(serializers.Serializer):
 class ListFilterSerializer(serializers.Serializer):
     team = serializers.IntegerField(required=False, min_value=1)
     project = serializers.IntegerField(required=False, min_value=1)
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user = StrictCharField(help_text="The username or email address of the person to add.")
+    role = serializers.ChoiceField(choices=Membership.Role.values, default="member")
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.values)

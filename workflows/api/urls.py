@@ -14,6 +14,14 @@ DATASET_VERSION = "datasets/<str:dataset_id>/versions/<str:version>"
 urlpatterns = [
     path("teams", views.TeamListView.as_view(), name="api-teams"),
     path("teams/<str:team_id>", views.TeamDetailView.as_view(), name="api-team"),
+    path(
+        "teams/<str:team_id>/members", views.TeamMemberListView.as_view(), name="api-team-members"
+    ),
+    path(
+        "teams/<str:team_id>/members/<str:user_id>",
+        views.TeamMemberDetailView.as_view(),
+        name="api-team-member",
+    ),
     path("projects", views.ProjectListView.as_view(), name="api-projects"),
     path("projects/<str:project_id>", views.ProjectDetailView.as_view(), name="api-project"),
     path("workflows", views.WorkflowListView.as_view(), name="api-workflows"),

@@ -78,6 +78,84 @@ class TeamDetailView(ApiView):
         return Response(s.TeamDetailSerializer(team).data)
 
 
+MEMBER_ERRORS = {
+    400: ERRORS[400],
+    403: FORBIDDEN,
+    404: ERRORS[404],
+    409: OpenApiResponse(
+        s.ErrorSerializer, description="Already a member, or the team's last owner."
+    ),
+}
+USER_ID = path_id("user_id", int, "The member's user id.")
+
+
+def _team(request, team_id: str):
+    return found(selectors.team_get(user=request.user, team_id=team_id), f"team {team_id}")
+
+
+class TeamMemberListView(ApiView):
+    actions = {"POST": Action.MANAGE_MEMBERS}
+
+    @extend_schema(
+        summary="A team's members and their roles",
+        parameters=[TEAM_ID],
+        responses={200: s.MemberSerializer(many=True), 404: ERRORS[404]},
+    )
+    def get(self, request, team_id: str) -> Response:
+        members = selectors.membership_list(team=_team(request, team_id))
+        return Response(s.MemberSerializer(members, many=True).data)
+
+    @extend_schema(
+        summary="Add someone to the team by username or email (owners only)",
+        parameters=[TEAM_ID],
+        request=s.MemberAddSerializer,
+        responses={201: s.MemberSerializer, **MEMBER_ERRORS},
+    )
+    def post(self, request, team_id: str) -> Response:
+        team = _team(request, team_id)
+        self.check_object_permissions(request, team)
+        data = self.valid(s.MemberAddSerializer, request.data)
+        membership = services.membership_add(team=team, user=data["user"], role=data["role"])
+        return Response(s.MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class TeamMemberDetailView(ApiView):
+    actions = {"PATCH": Action.MANAGE_MEMBERS, "DELETE": Action.MANAGE_MEMBERS}
+
+    def action_for(self, request, obj):
+        if request.method == "DELETE" and obj.user_id == request.user.pk:
+            return Action.LEAVE
+        return super().action_for(request, obj)
+
+    def _membership(self, request, team_id: str, user_id: str):
+        team = _team(request, team_id)
+        membership = selectors.membership_get(team=team, user_id=user_id)
+        membership = found(membership, f"member {user_id} of team {team_id}")
+        self.check_object_permissions(request, membership)
+        return membership
+
+    @extend_schema(
+        summary="Change a member's role (owners only); the last owner stays an owner",
+        parameters=[TEAM_ID, USER_ID],
+        request=s.MemberRoleSerializer,
+        responses={200: s.MemberSerializer, **MEMBER_ERRORS},
+    )
+    def patch(self, request, team_id: str, user_id: str) -> Response:
+        membership = self._membership(request, team_id, user_id)
+        role = self.valid(s.MemberRoleSerializer, request.data)["role"]
+        membership = services.membership_role_change(membership=membership, role=role)
+        return Response(s.MemberSerializer(membership).data)
+
+    @extend_schema(
+        summary="Remove a member (owners), or leave the team (your own id); not the last owner",
+        parameters=[TEAM_ID, USER_ID],
+        responses={204: None, **MEMBER_ERRORS},
+    )
+    def delete(self, request, team_id: str, user_id: str) -> Response:
+        services.membership_remove(membership=self._membership(request, team_id, user_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class ProjectListView(ApiView):
     actions = {"POST": Action.CREATE_PROJECT}
 
