@@ -1,8 +1,9 @@
-"""Forms of the dashboard's few writes: projects, workflows, secrets."""
+"""Forms of the dashboard's few writes: projects, workflows, secrets, members, API keys."""
 
 from django import forms
 
 from runs.services import RERUN_SPECS
+from workflows.models import Membership
 
 
 class ProjectForm(forms.Form):
@@ -21,6 +22,19 @@ class WorkflowForm(forms.Form):
 class SecretForm(forms.Form):
     name = forms.CharField(max_length=200)
     value = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
+
+
+class MemberAddForm(forms.Form):
+    user = forms.CharField(max_length=254, label="Username or email")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=200)
 
 
 class RerunForm(forms.Form):

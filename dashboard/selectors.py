@@ -15,12 +15,23 @@ from dashboard.diff import SpecDiff, spec_diff
 from runs.models import JobRun, Run
 from runs.selectors import job_get, run_status_document, runs_of
 from workflows.access import Action, can
-from workflows.models import Cluster, Dataset, DatasetVersion, Project, Secret, Team, Workflow
+from workflows.models import (
+    Cluster,
+    Dataset,
+    DatasetVersion,
+    Membership,
+    Project,
+    Secret,
+    Team,
+    Workflow,
+)
 from workflows.selectors import (
+    api_key_list,
     dataset_version_files,
     project_get,
     project_list,
     secret_list,
+    team_get,
     team_list,
     workflow_list,
 )
@@ -483,3 +494,25 @@ def run_diff(*, user, workflow_id, number: int, other: int) -> dict | None:
 
 def user_teams(*, user) -> QuerySet[Team]:
     return team_list(user=user)
+
+
+# -- team and profile -----------------------------------------------------------------
+
+
+def team_page(*, user, team_id: int) -> dict | None:
+    """A team's members and projects, and what the user's role lets them change."""
+    team = team_get(user=user, team_id=team_id)
+    if team is None:
+        return None
+    return {
+        "team": team,
+        "members": team.member_list,
+        "projects": list(project_list(user=user, team_id=team.pk)),
+        "may_manage_members": can(user, Action.MANAGE_MEMBERS, team),
+        "owner_count": sum(1 for m in team.member_list if m.role == Membership.Role.OWNER),
+    }
+
+
+def profile_page(*, user) -> dict:
+    """The user's teams and API keys (prefixes only)."""
+    return {"teams": list(team_list(user=user)), "api_keys": list(api_key_list(user=user))}

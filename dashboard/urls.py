@@ -1,4 +1,4 @@
-"""The dashboard's pages: teams and projects, workflows, runs and run-vs-run diffs."""
+"""The dashboard's pages: teams and projects, workflows, runs, run-vs-run diffs, profile."""
 
 from django.urls import path
 
@@ -18,6 +18,17 @@ urlpatterns = [
         views.secret_delete,
         name="project-secret-delete",
     ),
+    path("teams/<int:team_id>/", views.team_page, name="team"),
+    path("teams/<int:team_id>/members/add", views.member_add, name="member-add"),
+    path("teams/<int:team_id>/members/<int:user_id>/role", views.member_role, name="member-role"),
+    path(
+        "teams/<int:team_id>/members/<int:user_id>/remove",
+        views.member_remove,
+        name="member-remove",
+    ),
+    path("profile/", views.profile, name="profile"),
+    path("profile/keys/new", views.api_key_new, name="api-key-new"),
+    path("profile/keys/<int:key_id>/revoke", views.api_key_revoke, name="api-key-revoke"),
     path(f"{WORKFLOW}/", views.workflow_page, name="workflow"),
     path(f"{WORKFLOW}/compare", views.run_compare, name="run-compare"),
     path(f"{RUN}/", views.run_page, name="run"),

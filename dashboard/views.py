@@ -12,13 +12,22 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import selectors
-from dashboard.forms import ProjectForm, RerunForm, SecretForm, WorkflowForm, first_error
+from dashboard.forms import (
+    ApiKeyForm,
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectForm,
+    RerunForm,
+    SecretForm,
+    WorkflowForm,
+    first_error,
+)
 from runs import services as run_services
 from runs.selectors import log_lines
 from workflows import services as workflow_services
-from workflows.access import Action, can, refusal
+from workflows.access import Action, can, refusal, removal_action
 from workflows.models import Secret
-from workflows.selectors import project_get
+from workflows.selectors import membership_get, project_get, team_get
 
 LOG_PAGE_LINES = 5000
 
@@ -229,3 +238,115 @@ def run_diff(request: HttpRequest, workflow_id, number: int, other: int) -> Http
         user=request.user, workflow_id=workflow_id, number=number, other=other
     )
     return render(request, "dashboard/diff.html", _found(context))
+
+
+# -- teams and profile ------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
+    context = _found(selectors.team_page(user=request.user, team_id=team_id))
+    context["add_form"] = MemberAddForm()
+    return render(request, "dashboard/team.html", context)
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = _allowed(request, Action.MANAGE_MEMBERS, team_get(user=request.user, team_id=team_id))
+    form = MemberAddForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nobody was added: {first_error(form)}")
+        return redirect("team", team_id=team.pk)
+    try:
+        membership = workflow_services.membership_add(
+            team=team, user=form.cleaned_data["user"], role=form.cleaned_data["role"]
+        )
+    except workflow_services.InvalidRequest as error:
+        messages.error(request, f"Nobody was added: {error.message}")
+    else:
+        messages.success(request, f"{membership.user.username} is now a {membership.role}.")
+    return redirect("team", team_id=team.pk)
+
+
+def _membership(request: HttpRequest, team_id: int, user_id: int):
+    """A member of a team the user can see; 404 for anything else."""
+    team = _found(team_get(user=request.user, team_id=team_id))
+    return _found(membership_get(team=team, user_id=user_id))
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, team_id: int, user_id: int) -> HttpResponse:
+    membership = _allowed(request, Action.MANAGE_MEMBERS, _membership(request, team_id, user_id))
+    form = MemberRoleForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise workflow_services.InvalidRequest(first_error(form))
+        workflow_services.membership_role_change(
+            membership=membership, role=form.cleaned_data["role"]
+        )
+    except workflow_services.InvalidRequest as error:
+        messages.error(request, f"The role was not changed: {error.message}")
+    else:
+        messages.success(request, f"{membership.user.username} is now a {membership.role}.")
+    return redirect("team", team_id=team_id)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, team_id: int, user_id: int) -> HttpResponse:
+    """An owner removing a member, or anyone leaving (removing themselves)."""
+    membership = _membership(request, team_id, user_id)
+    action = removal_action(request.user, membership)
+    _allowed(request, action, membership)
+    try:
+        workflow_services.membership_remove(membership=membership)
+    except workflow_services.InvalidRequest as error:
+        messages.error(request, error.message)
+        return redirect("team", team_id=team_id)
+    if action == Action.LEAVE:
+        messages.success(request, f"You left {membership.team.name}.")
+        return redirect("home")
+    messages.success(request, f"{membership.user.username} is no longer in the team.")
+    return redirect("team", team_id=team_id)
+
+
+def _profile(request: HttpRequest, **extra) -> HttpResponse:
+    context = {**selectors.profile_page(user=request.user), "key_form": ApiKeyForm(), **extra}
+    response = render(request, "dashboard/profile.html", context)
+    # A page that shows a new key once must not be kept by the browser or a proxy.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def profile(request: HttpRequest) -> HttpResponse:
+    return _profile(request)
+
+
+@login_required
+@require_POST
+def api_key_new(request: HttpRequest) -> HttpResponse:
+    """Render the profile with the new key in it: the only time it is ever shown."""
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"No key was created: {first_error(form)}")
+        return redirect("profile")
+    api_key, raw_key = workflow_services.api_key_create(
+        user=request.user, name=form.cleaned_data["name"]
+    )
+    return _profile(request, new_key=raw_key, new_key_name=api_key.name)
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    try:
+        workflow_services.api_key_revoke(user=request.user, key_id=key_id)
+    except workflow_services.InvalidRequest:
+        raise Http404 from None
+    messages.success(request, "The key is revoked; requests with it are refused from now on.")
+    return redirect("profile")

@@ -132,6 +132,11 @@ def can(user, action: Action, obj: Model) -> bool:
     return role_of(user, obj) in ROLES[action]
 
 
+def removal_action(user, membership: Membership) -> Action:
+    """Removing oneself is leaving the team; removing anyone else is managing its members."""
+    return Action.LEAVE if membership.user_id == user.pk else Action.MANAGE_MEMBERS
+
+
 def refusal(action: Action) -> str:
     """Why a member may not do `action`: the message of every surface's 403."""
     allowed = " or ".join(sorted(f"{role}s" for role in ROLES[action]))

@@ -18,7 +18,7 @@ from rest_framework.settings import api_settings
 
 from gradient.api_errors import spec_error_dicts
 from workflows import selectors, services
-from workflows.access import Action
+from workflows.access import Action, removal_action
 from workflows.api import serializers as s
 from workflows.api.base import (
     PAGE_PARAMETERS,
@@ -123,8 +123,8 @@ class TeamMemberDetailView(ApiView):
     actions = {"PATCH": Action.MANAGE_MEMBERS, "DELETE": Action.MANAGE_MEMBERS}
 
     def action_for(self, request, obj):
-        if request.method == "DELETE" and obj.user_id == request.user.pk:
-            return Action.LEAVE
+        if request.method == "DELETE":
+            return removal_action(request.user, obj)
         return super().action_for(request, obj)
 
     def _membership(self, request, team_id: str, user_id: str):
