@@ -58,14 +58,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def project_new(request: HttpRequest) -> HttpResponse:
-    form = ProjectForm(request.POST, teams=selectors.user_teams(user=request.user))
+    # A team the user is not in does not exist for them (404), as everywhere else.
+    team = team_get(user=request.user, team_id=request.POST.get("team"))
+    team = _allowed(request, Action.CREATE_PROJECT, team)
+    form = ProjectForm(request.POST, teams=[team])
     if not form.is_valid():
         messages.error(request, f"The project was not created: {first_error(form)}")
         return redirect("home")
-    teams = selectors.user_teams(user=request.user)
-    team = _allowed(
-        request, Action.CREATE_PROJECT, teams.filter(pk=form.cleaned_data["team"]).first()
-    )
     try:
         project = workflow_services.project_create(team=team, name=form.cleaned_data["name"])
     except workflow_services.InvalidRequest as error:
