@@ -19,7 +19,6 @@ from workflows.models import (
     Cluster,
     Dataset,
     DatasetVersion,
-    Membership,
     Project,
     Secret,
     Team,
@@ -509,7 +508,6 @@ def team_page(*, user, team_id: int) -> dict | None:
         "members": team.member_list,
         "projects": list(project_list(user=user, team_id=team.pk)),
         "may_manage_members": can(user, Action.MANAGE_MEMBERS, team),
-        "owner_count": sum(1 for m in team.member_list if m.role == Membership.Role.OWNER),
     }
 
 
