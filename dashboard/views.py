@@ -280,9 +280,10 @@ def _membership(request: HttpRequest, team_id: int, user_id: int):
 def member_role(request: HttpRequest, team_id: int, user_id: int) -> HttpResponse:
     membership = _allowed(request, Action.MANAGE_MEMBERS, _membership(request, team_id, user_id))
     form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"The role was not changed: {first_error(form)}")
+        return redirect("team", team_id=team_id)
     try:
-        if not form.is_valid():
-            raise workflow_services.InvalidRequest(first_error(form))
         workflow_services.membership_role_change(
             membership=membership, role=form.cleaned_data["role"]
         )

@@ -84,7 +84,12 @@ def _user_by_name_or_email(identifier: str):
     found = users.filter(username=identifier).first()
     if found is None and "@" in identifier:
         matches = list(users.filter(email__iexact=identifier)[:2])
-        found = matches[0] if len(matches) == 1 else None
+        if len(matches) > 1:
+            raise InvalidRequest(
+                f'user: several users have the email "{identifier}"; give the username instead',
+                field="user",
+            )
+        found = matches[0] if matches else None
     return found
 
 

@@ -56,6 +56,17 @@ class TestAdd:
         assert detail in answer.json()["detail"]
         assert set(_members(team)) == {owner.username}
 
+    def test_an_email_two_users_share_asks_for_the_username(self, as_user, team, owner):
+        UserFactory(username="ada", email="lab@example.org")
+        UserFactory(username="grace", email="LAB@example.org")
+
+        answer = as_user("owner").post(
+            f"/api/v1/teams/{team.id}/members", {"user": "lab@example.org"}, format="json"
+        )
+
+        assert answer.status_code == 400
+        assert "give the username instead" in answer.json()["detail"]
+
     def test_someone_already_in_the_team_is_a_conflict(self, as_user, team, owner, member):
         answer = as_user("owner").post(
             f"/api/v1/teams/{team.id}/members", {"user": member.username}, format="json"
