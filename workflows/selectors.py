@@ -338,11 +338,6 @@ def membership_get(*, team: Team, user_id: object) -> Membership | None:
     return Membership.objects.filter(team=team, user_id=pk).select_related("user", "team").first()
 
 
-def membership_list(*, team: Team) -> QuerySet[Membership]:
-    """A team's memberships with their users, by username."""
-    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
-
-
 def api_key_list(*, user) -> QuerySet[ApiKey]:
     """The user's API keys, newest first; only their prefixes are known, never the keys."""
     return ApiKey.objects.filter(user=user).order_by("-created", "-id")

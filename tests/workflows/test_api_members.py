@@ -37,6 +37,17 @@ class TestAdd:
             [(owner.id, owner.username, "owner"), (member.id, member.username, "member")]
         )
 
+    def test_the_list_is_two_queries_however_many_members(
+        self, as_user, team, owner, django_assert_num_queries
+    ):
+        for _ in range(5):
+            MembershipFactory(team=team)
+        client = as_user("owner")
+
+        # The team with my role; its memberships with their users.
+        with django_assert_num_queries(2):
+            assert len(client.get(f"/api/v1/teams/{team.id}/members").json()) == 6
+
     @pytest.mark.parametrize(
         ("body", "status", "detail"),
         [

@@ -102,8 +102,8 @@ class TeamMemberListView(ApiView):
         responses={200: s.MemberSerializer(many=True), 404: ERRORS[404]},
     )
     def get(self, request, team_id: str) -> Response:
-        members = selectors.membership_list(team=_team(request, team_id))
-        return Response(s.MemberSerializer(members, many=True).data)
+        team = _team(request, team_id)
+        return Response(s.MemberSerializer(team.member_list, many=True).data)
 
     @extend_schema(
         summary="Add someone to the team by username or email (owners only)",
