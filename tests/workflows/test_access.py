@@ -24,9 +24,10 @@ from rest_framework.test import APIClient
 from gradient.asgi import application
 from runs.models import Run
 from tests.factories import HELLO_SPEC, ClusterFactory, MembershipFactory, RunFactory
-from workflows.access import ROLES, Action
+from workflows.access import ROLES, Action, can, team_id_of, team_path, visible_to
 from workflows.git.services import repository_link
 from workflows.models import (
+    ApiKey,
     Dataset,
     Membership,
     Project,
@@ -390,3 +391,37 @@ def test_every_action_of_the_policy_is_expected_and_walked():
     assert set(EXPECTED) == {action.value for action in ROLES}
     walked = {action for by_action in PROBES.values() for action in by_action}
     assert set(ROLES) - walked == NO_SURFACE
+
+
+@pytest.mark.django_db
+def test_a_row_read_through_visible_to_answers_can_without_a_query(
+    team, owner, member, django_assert_num_queries
+):
+    project = project_create(team=team, name="Vision")
+    seen = visible_to(member, Project.objects.filter(pk=project.pk)).get()
+    plain = Project.objects.get(pk=project.pk)
+
+    with django_assert_num_queries(0):
+        assert can(member, Action.RUN, seen)
+        assert not can(member, Action.MANAGE_SECRETS, seen)
+    # Read for someone else, the row's role is not the member's: the database is asked.
+    as_owner = visible_to(owner, Project.objects.filter(pk=project.pk)).get()
+    with django_assert_num_queries(1):
+        assert not can(member, Action.MANAGE_SECRETS, as_owner)
+    with django_assert_num_queries(1):
+        assert can(owner, Action.MANAGE_SECRETS, plain)
+
+
+@pytest.mark.django_db
+def test_runs_and_jobs_reach_their_team_through_the_registered_paths(team, member, outsider):
+    run = RunFactory(workflow__project__team=team)
+
+    assert list(visible_to(member, Run.objects.all())) == [run]
+    assert not visible_to(outsider, Run.objects.all()).exists()
+    assert team_id_of(run) == team.pk
+    assert can(member, Action.RUN, run) and not can(outsider, Action.VIEW, run)
+
+
+def test_a_model_that_belongs_to_no_team_is_refused_loudly():
+    with pytest.raises(LookupError, match="belongs to no team"):
+        team_path(ApiKey)
