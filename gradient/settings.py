@@ -202,8 +202,9 @@ LOCAL_ENGINE_HEARTBEAT_SECONDS = float(os.environ.get("LOCAL_ENGINE_HEARTBEAT_SE
 LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", "30"))
 # file:// URLs and host paths as git repositories (repository links and the
 # git-checkout action): handy on one's own machine, a way to read the host's
-# repositories on a shared server, where this should be turned off.
-ALLOW_LOCAL_REPOSITORIES = _env_bool("ALLOW_LOCAL_REPOSITORIES", True)
+# repositories on a shared server, so off unless turned on. Even on, the
+# server's own files (data folder, checkout) are never read as a repository.
+ALLOW_LOCAL_REPOSITORIES = _env_bool("ALLOW_LOCAL_REPOSITORIES", False)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

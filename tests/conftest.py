@@ -39,6 +39,12 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+def local_repositories(settings):
+    """ALLOW_LOCAL_REPOSITORIES on (it is off by default), for tests with repositories on disk."""
+    settings.ALLOW_LOCAL_REPOSITORIES = True
+
+
+@pytest.fixture
 def team(db):
     from tests.factories import TeamFactory
 

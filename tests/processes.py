@@ -38,6 +38,7 @@ def child_env(**overrides: str) -> dict[str, str]:
     env["DATABASE_URL"] = test_database_url()
     env["GRADIENT_DATA_DIR"] = str(settings.DATA_DIR)
     env["SECRET_KEY"] = settings.SECRET_KEY
+    env["ALLOW_LOCAL_REPOSITORIES"] = "1" if settings.ALLOW_LOCAL_REPOSITORIES else "0"
     env.update(overrides)
     return env
 

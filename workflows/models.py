@@ -306,7 +306,10 @@ class PushTrigger(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="push_triggers")
     source = models.CharField(max_length=10, choices=Source.choices)
-    delivery_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # GitHub's X-GitHub-Delivery: unique within a project only, so that one
+    # project's ids say nothing about, and block nothing of, another's. NULL
+    # (not "") for a push without one, which the unique constraint then skips.
+    delivery_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     branch = models.CharField(max_length=200)
     commit = models.CharField(max_length=64)
     commit_message = models.TextField(blank=True)
@@ -319,7 +322,17 @@ class PushTrigger(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "-created"])]
+        indexes = [
+            models.Index(fields=["project", "-created"]),
+            # A push is handled once per project and (branch, commit), whatever
+            # its delivery id: the signature does not cover the id.
+            models.Index(fields=["project", "branch", "commit"], name="push_trigger_push"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "delivery_id"], name="push_delivery_id_unique_in_project"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.branch}@{self.commit[:10]} ({self.outcome})"

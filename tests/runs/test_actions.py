@@ -6,6 +6,9 @@ from runs.engine.local.actions import ActionError, action_plan
 from runs.engine.local.workspace import Workspace
 from workflows.spec import parse_spec
 
+# These tests link and clone repositories on disk.
+pytestmark = pytest.mark.usefixtures("local_repositories")
+
 
 def _clone_job(url: str):
     spec = parse_spec(

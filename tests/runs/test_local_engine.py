@@ -33,7 +33,13 @@ SHARED = Path(__file__).resolve().parents[3] / "shared"
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory, redis_url_module):
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with celery_worker(concurrency=2, log_path=log, LOCAL_ENGINE_STOP_GRACE_SECONDS="2") as running:
+    # ALLOW_LOCAL_REPOSITORIES: git-checkout@v1 clones a repository in tmp_path.
+    with celery_worker(
+        concurrency=2,
+        log_path=log,
+        LOCAL_ENGINE_STOP_GRACE_SECONDS="2",
+        ALLOW_LOCAL_REPOSITORIES="1",
+    ) as running:
         yield running
 
 

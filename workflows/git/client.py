@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 SPEC_FOLDER = ".gradient/workflows"
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -132,6 +133,42 @@ LOCAL_REPOSITORIES_OFF = (
     "this server does not clone file:// URLs or host paths (ALLOW_LOCAL_REPOSITORIES is off); "
     "use an https:// or ssh:// URL"
 )
+
+
+def _local_repository_paths(url: str) -> set[Path]:
+    """The host paths a clone URL may read: none for a remote, the path of a `file://` URL.
+
+    git ignores a `file://` URL's host and percent-decodes its path, so both
+    the raw and the decoded path are returned.
+    """
+    if url.startswith("/"):
+        return {Path(url)}
+    if url[:7].lower() == "file://":
+        raw = urlsplit(url).path
+        return {Path(raw), Path(unquote(raw))}
+    return set()
+
+
+def server_files_refusal(url: str) -> str | None:
+    """Why git must not read this URL: it names a path inside the server's own files.
+
+    The data folder holds every project's bare mirror, run folders, datasets
+    and the secret key; the checkout holds the code. Either, read as a
+    "repository", would hand one team another team's specs or the server's
+    secrets, so no setting allows it. Paths are resolved (`..`, symbolic
+    links) before they are compared.
+    """
+    from django.conf import settings
+
+    private = (Path(settings.DATA_DIR).resolve(), Path(settings.BASE_DIR).resolve())
+    for path in _local_repository_paths(url):
+        resolved = path.resolve()
+        if any(resolved == folder or folder in resolved.parents for folder in private):
+            return (
+                "the repository is inside this server's own files (its data folder or "
+                "checkout); link a repository of your own"
+            )
+    return None
 
 
 def allowed_protocols() -> tuple[str, ...]:

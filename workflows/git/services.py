@@ -38,6 +38,7 @@ from workflows.git.client import (
     is_sha,
     mirror_fetch,
     remote_head,
+    server_files_refusal,
     spec_files,
 )
 from workflows.git.specs import SpecCandidate, problem, specs_for_branch
@@ -49,6 +50,8 @@ from workflows.services import InvalidRequest, workflow_create
 logger = logging.getLogger(__name__)
 
 WEBHOOK_SECRET_MIN_LENGTH = 16
+# GitHub caps a delivery at 25 MB; a push of many commits can exceed Django's 2.5 MB default.
+WEBHOOK_MAX_BYTES = 25 * 1024 * 1024
 DELIVERY_ID_MAX_LENGTH = 100
 BRANCH_MAX_LENGTH = 200
 # `<helper>::<address>` makes git run the remote helper `git-remote-<helper>`
@@ -137,19 +140,34 @@ def clone_url_checked(value: object) -> str:
         if scheme != "file" and not parts.hostname:
             raise InvalidRequest(f"cloneUrl names no host; {_URL_ADVICE}", field="cloneUrl")
         if scheme == "file":
-            _local_repositories_allowed()
+            _local_repository_allowed(url)
         return url
     if url.startswith("/"):
-        _local_repositories_allowed()
+        _local_repository_allowed(url)
         return url
     if _SCP_LIKE.match(url):
         return url
     raise InvalidRequest(f"cloneUrl is not a clone URL; {_URL_ADVICE}", field="cloneUrl")
 
 
-def _local_repositories_allowed() -> None:
+def _local_repository_allowed(url: str) -> None:
     if not settings.ALLOW_LOCAL_REPOSITORIES:
         raise InvalidRequest(f"cloneUrl: {LOCAL_REPOSITORIES_OFF}", field="cloneUrl")
+    refusal = server_files_refusal(url)
+    if refusal is not None:
+        raise InvalidRequest(f"cloneUrl: {refusal}", field="cloneUrl")
+
+
+def _usable_url(link: RepositoryLink) -> str:
+    """The link's clone URL, checked again each time git is to read it.
+
+    A link stored before the check existed, or a path that has become a
+    symbolic link since, must not reach the server's files either.
+    """
+    refusal = server_files_refusal(link.clone_url)
+    if refusal is not None:
+        raise GitError(refusal)
+    return link.clone_url
 
 
 def branch_valid(name: object) -> bool:
@@ -257,6 +275,37 @@ def repository_unlink(*, project: Project) -> None:
     _remove_mirror_on_commit(project.id)
 
 
+@dataclass(frozen=True)
+class WebhookRefusal:
+    """Why a delivery is answered before its body is read, and with which status."""
+
+    status: int
+    detail: str
+
+
+WEBHOOK_TOO_LARGE = WebhookRefusal(413, f"the delivery is larger than {WEBHOOK_MAX_BYTES} bytes")
+
+
+def webhook_refusal(
+    *, link: RepositoryLink | None, content_length: str | None
+) -> WebhookRefusal | None:
+    """Refuse a delivery by its project and declared size, before a byte of its body is read.
+
+    Anyone can POST to a hook URL; reading 25 MB for a project that has no
+    link, or a body that says it is larger than any delivery, would let them
+    make the server store and hash whatever they send.
+    """
+    if link is None:
+        return WebhookRefusal(404, "no project with a linked repository has this handle")
+    if content_length is None or content_length == "":
+        return None
+    if not content_length.isascii() or not content_length.isdigit():
+        return WebhookRefusal(400, "Content-Length must be a number of bytes")
+    if int(content_length) > WEBHOOK_MAX_BYTES:
+        return WEBHOOK_TOO_LARGE
+    return None
+
+
 def webhook_signature_valid(
     *, link: RepositoryLink | None, body: bytes, signature: str | None
 ) -> bool:
@@ -326,10 +375,14 @@ def webhook_push_receive(
     if delivery_id is not None and not 0 < len(delivery_id) <= DELIVERY_ID_MAX_LENGTH:
         raise InvalidRequest(f"X-GitHub-Delivery has 1 to {DELIVERY_ID_MAX_LENGTH} characters")
     push = push_from_github(project_id=link.project_id, payload=payload, delivery_id=delivery_id)
-    if push.delivery_id:
-        handled = selectors.delivery_handled(delivery_id=push.delivery_id)
-        if handled is not None:
-            return handled
+    handled = selectors.push_handled(
+        project_id=push.project_id,
+        branch=push.branch,
+        commit=push.commit,
+        delivery_id=push.delivery_id,
+    )
+    if handled is not None:
+        return handled
     transaction.on_commit(lambda: _enqueue_push(push))
     return None
 
@@ -357,7 +410,7 @@ def _read_specs(*, link: RepositoryLink, push: Push) -> tuple[Push, list[SpecFil
     with git_access(token=_token_of(link), scratch=git_root() / ".askpass") as access:
         mirror_fetch(
             mirror=mirror,
-            url=link.clone_url,
+            url=_usable_url(link),
             branch=push.branch,
             commit=push.commit,
             access=access,
@@ -427,11 +480,13 @@ def _trigger_claim(*, link: RepositoryLink, push: Push) -> PushTrigger | None:
     """The record this push is handled under, or None when it is being or was handled already.
 
     Must run in a transaction. The link is locked first, so pushes of one
-    project are recorded one at a time. With poll mode on, a head of the
-    default branch already seen (by a poll or by the webhook, both may be on)
-    is not handled again. A delivery id is claimed by inserting it (a second
-    worker waits on the unique index, then finds it taken). A failed record of
-    the same delivery (or polled commit) is taken over: failure started nothing.
+    project are recorded one at a time. A push is the project's (branch,
+    commit), whichever way it came (webhook or poll, with any delivery id): a
+    record of it that did not fail means it was handled. With poll mode on, a
+    head of the default branch already seen (the first poll records it without
+    a record) is not handled either. A failed record of the same push is taken
+    over: failure started nothing. A delivery id already recorded in the project
+    for another push is refused by the unique index.
     """
     locked = RepositoryLink.objects.select_for_update().filter(pk=link.pk).first()
     if locked is None:
@@ -449,21 +504,13 @@ def _trigger_claim(*, link: RepositoryLink, push: Push) -> PushTrigger | None:
         "outcome": PushTrigger.Outcome.FAILED,
         "errors": [],
     }
-    previous = PushTrigger.objects.none()
-    if push.delivery_id:
-        previous = PushTrigger.objects.filter(delivery_id=push.delivery_id)
-    elif push.source == PushTrigger.Source.POLL:
-        previous = PushTrigger.objects.filter(
-            project_id=link.project_id,
-            source=push.source,
-            branch=push.branch,
-            commit=push.commit,
-            delivery_id=None,
-        )
+    previous = PushTrigger.objects.filter(
+        project_id=link.project_id, branch=push.branch, commit=push.commit
+    )
+    if previous.exclude(outcome=PushTrigger.Outcome.FAILED).exists():
+        return None
     existing = previous.select_for_update().order_by("-id").first()
     if existing is not None:
-        if existing.outcome != PushTrigger.Outcome.FAILED:
-            return None
         for name, value in fields.items():
             setattr(existing, name, value)
         existing.save()
@@ -502,7 +549,12 @@ def push_handle(*, push: Push) -> PushTrigger | None:
     if link is None:
         logger.info("push to project %s ignored: no repository is linked", push.project_id)
         return None
-    if push.delivery_id and selectors.delivery_handled(delivery_id=push.delivery_id):
+    if selectors.push_handled(
+        project_id=push.project_id,
+        branch=push.branch,
+        commit=push.commit,
+        delivery_id=push.delivery_id,
+    ):
         return None
     try:
         push, files = _read_specs(link=link, push=push)
@@ -547,7 +599,7 @@ def repository_poll(*, link: RepositoryLink) -> PushTrigger | None:
     """
     try:
         with git_access(token=_token_of(link), scratch=git_root() / ".askpass") as access:
-            head = remote_head(url=link.clone_url, branch=link.default_branch, access=access)
+            head = remote_head(url=_usable_url(link), branch=link.default_branch, access=access)
     except (GitError, SecretUnreadable) as error:
         logger.warning("polling the repository of project %s failed: %s", link.project_id, error)
         return None
