@@ -21,6 +21,7 @@ print(json.dumps({
     "redis_url": settings.REDIS_URL,
     "broker": settings.CELERY_BROKER_URL,
     "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "allow_local_repositories": settings.ALLOW_LOCAL_REPOSITORIES,
 }))
 """
 
@@ -29,7 +30,16 @@ def read_settings(data_dir, **env):
     clean = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS", "PORT"}
+        if key
+        not in {
+            "SECRET_KEY",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "DEBUG",
+            "ALLOWED_HOSTS",
+            "PORT",
+            "ALLOW_LOCAL_REPOSITORIES",
+        }
     }
     clean.update(GRADIENT_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="gradient.settings", **env)
     output = subprocess.run(
