@@ -7,6 +7,7 @@ gradient/launcher.py). Production and CI set DATABASE_URL and REDIS_URL.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -93,6 +94,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "workflows",
     "runs",
     "dashboard",
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the answer of lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gradient.urls"
@@ -158,6 +162,21 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# Login throttling (gradient/login_throttle.py): after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair waits the cool-off.
+AUTHENTICATION_BACKENDS = [
+    "gradient.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "gradient.login_throttle.lockout_response"
+# One row per successful login would grow without end; failures are what count.
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -243,6 +262,9 @@ SPECTACULAR_SETTINGS = {
 
 # Largest spec text accepted anywhere (API, editor, CLI surface).
 SPEC_MAX_BYTES = 1024 * 1024
+# Most jobs in one spec, hence one run: past it the validator reports an
+# error at the spec's `jobs:` line. Stored specs are not checked again.
+MAX_JOBS_PER_RUN = int(os.environ.get("MAX_JOBS_PER_RUN", "5000"))
 
 LOGGING = {
     "version": 1,

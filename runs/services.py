@@ -218,7 +218,7 @@ def run_prepare(
 ) -> ParsedSubmission:
     """Everything a submission checks, without writing anything."""
     spec_text = spec_text_checked(spec_text)
-    result = parse_spec(spec_text)
+    result = parse_spec(spec_text, max_jobs=settings.MAX_JOBS_PER_RUN)
     if not result.valid:
         raise SubmissionError(result.errors)
     spec = result.spec

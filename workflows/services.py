@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -358,29 +359,75 @@ def staging_folder() -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
+# Linux refuses a longer file name (bytes, not characters) with ENAMETOOLONG.
+UPLOAD_NAME_MAX_BYTES = 255
+UPLOAD_PATH_MAX_CHARS = 1000
+
+
+def _bad_upload_path(name: str, why: str | None = None) -> InvalidRequest:
+    # JSON quoting shows a line break as \n rather than breaking the message.
+    shown = json.dumps(name if len(name) <= 80 else name[:80] + "…", ensure_ascii=False)
+    because = f": {why}" if why else ""
+    return InvalidRequest(
+        f"{shown} is not a valid file name inside a dataset{because}", field="files"
+    )
+
+
 def _safe_relative(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
     parts = [part for part in path.parts if part not in {"", "."}]
     if not parts or any(part == ".." for part in parts) or path.is_absolute():
-        raise InvalidRequest(f'"{name}" is not a valid file name inside a dataset', field="files")
+        raise _bad_upload_path(name)
+    if len(name) > UPLOAD_PATH_MAX_CHARS:
+        raise _bad_upload_path(name, f"a path has at most {UPLOAD_PATH_MAX_CHARS} characters")
+    for part in parts:
+        if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in part):
+            raise _bad_upload_path(name, "a file name cannot hold control characters (CR, LF…)")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in part):
+            raise _bad_upload_path(name, "a file name must be valid Unicode")
+        if len(part.encode()) > UPLOAD_NAME_MAX_BYTES:
+            raise _bad_upload_path(
+                name, f"each part of a path has at most {UPLOAD_NAME_MAX_BYTES} bytes"
+            )
     return PurePosixPath(*parts)
+
+
+def upload_paths_checked(names: Iterable[str]) -> list[PurePosixPath]:
+    """The uploaded names as safe relative paths, all checked before any file is written.
+
+    Besides each name on its own, the set must be a tree: no name twice (the
+    second would silently replace the first) and no name that is both a file
+    and a folder (`a` and `a/b`), which the file system cannot hold.
+    """
+    paths = [_safe_relative(name) for name in names]
+    files: set[PurePosixPath] = set()
+    for path in paths:
+        if path in files:
+            raise _bad_upload_path(str(path), "two files of the upload have this name")
+        files.add(path)
+    for path in paths:
+        for folder in path.parents:
+            if folder in files:
+                raise _bad_upload_path(
+                    str(folder), f'it is a file and also the folder of "{path}"; rename one'
+                )
+    return paths
 
 
 def dataset_version_upload(
     *, dataset: Dataset, files: Iterable[tuple[str, BinaryIO]], message: str = ""
 ) -> DatasetVersion:
     """A new committed version holding the uploaded files; nothing remains if it fails."""
+    files = list(files)
+    paths = upload_paths_checked(name for name, _ in files)
     staged = staging_folder()
     try:
-        count = 0
-        for name, handle in files:
-            relative = _safe_relative(name)
+        for relative, (_, handle) in zip(paths, files, strict=True):
             destination = staged / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             with open(destination, "wb") as out:
                 shutil.copyfileobj(handle, out)
-            count += 1
-        if count == 0:
+        if not paths:
             raise InvalidRequest("upload at least one file to make a version", field="files")
         version = dataset_version_reserve(dataset=dataset)
         if message:
@@ -460,7 +507,7 @@ def spec_checked(text: str) -> SpecResult:
             "several workflows",
             status=413,
         )
-    return parse_spec(text)
+    return parse_spec(text, max_jobs=settings.MAX_JOBS_PER_RUN)
 
 
 def workflow_spec_update(*, workflow: Workflow, text: str) -> WorkflowSpec:

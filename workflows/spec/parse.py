@@ -48,10 +48,13 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_spec(text: str) -> SpecResult:
+def parse_spec(text: str, *, max_jobs: int | None = None) -> SpecResult:
     """Read and validate a workflow spec. Never raises for any ``str``.
 
     ``bytes`` are read as UTF-8; anything that is not text is an error.
+    ``max_jobs`` is the most jobs a spec may have (an error at its ``jobs:``
+    line past it); the library sets no limit of its own, the server passes its
+    ``MAX_JOBS_PER_RUN`` where specs come in.
     """
     if isinstance(text, bytes | bytearray | memoryview):
         try:
@@ -69,16 +72,16 @@ def parse_spec(text: str) -> SpecResult:
     with gc_paused():
         # The node tree dies with _parse's frame, before the collector is back on:
         # otherwise its first run would walk every node for nothing.
-        return _parse(str(text))
+        return _parse(str(text), max_jobs)
 
 
-def _parse(text: str) -> SpecResult:
+def _parse(text: str, max_jobs: int | None) -> SpecResult:
     loaded = load_yaml(text)
     if loaded.aborted:
         return SpecResult(None, sort_errors(loaded.errors), None)
     data = loaded.json_data()
     problems = Problems(loaded.locator)
-    spec = validate_spec(loaded.data, problems)
+    spec = validate_spec(loaded.data, problems, max_jobs=max_jobs)
     errors = sort_errors([*loaded.errors, *problems.errors()])
     return SpecResult(
         spec if not errors else None, errors, data if isinstance(data, dict) else None

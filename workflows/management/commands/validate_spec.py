@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workflows.spec import parse_spec
@@ -25,7 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         text = self._read(str(options["file"]))
-        result = parse_spec(text)
+        result = parse_spec(text, max_jobs=settings.MAX_JOBS_PER_RUN)
         if options["json"]:
             payload = {"valid": result.valid, "errors": [e.as_dict() for e in result.errors]}
             self.stdout.write(json.dumps(payload, ensure_ascii=False))
