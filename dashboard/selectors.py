@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from dashboard.diff import SpecDiff, spec_diff
+from runs.masking import output_shown
 from runs.models import JobRun, Run
 from runs.selectors import job_get, run_status_document, runs_of
 from workflows.access import Action, can
@@ -308,7 +309,7 @@ def _uses(entries: dict, project: Project) -> tuple[list[DatasetUse], list[Value
             version = by_id.get(dataset.get("versionId"))
             datasets.append(_dataset_use(name, dataset.get("id", ""), version))
         elif "value" in entry:
-            values.append(ValueUse(name=name, kind="string", value=entry.get("value")))
+            values.append(ValueUse(name=name, kind="string", value=output_shown(entry)))
         elif "volume" in entry or entry.get("type") == "volume":
             values.append(ValueUse(name=name, kind="volume", value=None))
         else:

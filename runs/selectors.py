@@ -6,6 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
+from runs.masking import outputs_shown
 from runs.models import JobRun, LogChunk, Run
 from workflows.access import visible_to
 
@@ -51,7 +52,7 @@ def job_status(job: JobRun) -> dict:
         "attempt": job.attempt,
         "exitCode": job.exit_code,
         "message": job.message,
-        "outputs": job.outputs,
+        "outputs": outputs_shown(job.outputs),
         "reusedFrom": job.reused_from_run,
     }
 

@@ -39,6 +39,7 @@ from runs.engine.argo.status import (
     workflow_message,
     workflow_phase,
 )
+from runs.masking import outputs_masked, run_secret_mask
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import JOB_FINAL, RUN_FINAL, job_transition, run_transition
@@ -245,6 +246,8 @@ def _succeed(ctx: Pass, row: JobRun, job: Job, view: TaskView, records: list[dic
             _finished(row, view)
             _skip_downstream(ctx, job.name)
         return
+    if any("value" in entry for entry in outputs.values()):
+        outputs = outputs_masked(outputs, run_secret_mask(ctx.run))
     if ctx.move(row, JobPhase.SUCCEEDED, exit_code=0, outputs=outputs, attempts=records):
         _finished(row, view)
 

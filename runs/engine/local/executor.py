@@ -33,6 +33,7 @@ from runs.engine.local.workspace import (
     workspace_prepare,
 )
 from runs.logs import LogWriter
+from runs.masking import outputs_masked, run_secret_values
 from runs.models import JobPhase, JobRun, Run
 from runs.specs import spec_model
 from runs.transitions import job_transition
@@ -280,14 +281,16 @@ def job_execute(job_id: int) -> None:
             if job.secret_names
             else {}
         )
-        writer.mask_values(secrets.values())
+        # Every secret of the run, not only this job's: a secret another job
+        # wrote to a string output this job reads must not show in its log.
+        writer.mask_values([*secrets.values(), *run_secret_values(run)])
         writer.line(_intro(job))
         producers = {i.source.job for i in job.inputs.values() if i.source.kind == "job"}
         upstream = {j.name: j for j in run.jobs.filter(name__in=producers)} if producers else {}
         workspace = workspace_prepare(run=run, job_run=job_run, job=job, upstream=upstream)
         outcome = _run_attempt(job_run, job, workspace, writer, secrets)
         if outcome.ok:
-            outcome.outputs = _collect_outputs(job_run, job, workspace)
+            outcome.outputs = outputs_masked(_collect_outputs(job_run, job, workspace), writer.mask)
     except (ActionError, OutputError, SandboxUnavailable, SecretUnreadable) as error:
         outcome = Outcome(ok=False, message=str(error))
     except Exception as error:  # a job must never take its worker down with it
