@@ -15,7 +15,6 @@ import os
 import re
 
 import pytest
-from axes.models import AccessAttempt
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -186,6 +185,8 @@ class TestLoginThrottle:
         for n in range(4):
             _login(client, f"wrong-{n}")
         assert _login(client, PASSWORD).status_code == 302
+
+        from axes.models import AccessAttempt
 
         assert not AccessAttempt.objects.filter(username="ada").exists()
 
