@@ -590,3 +590,37 @@ def test_rerun_of_the_failed_jobs_submits_only_those_and_feeds_them_the_kept_out
     assert second.jobs.get(name="count").outputs == first.jobs.get(name="count").outputs
     assert DatasetVersion.objects.filter(dataset__name="word-counts").count() == 1
     assert DatasetVersion.objects.filter(dataset__name="reports", is_committed=True).count() == 1
+
+
+SECRET_THROUGH_OUTPUT = """
+jobs:
+  leak:
+    uses: script@v1
+    env: {TOKEN: "secret:api-token"}
+    outputs: {copy: {type: string}}
+    with: {image: bash:5, script: "printf '%s' \\"$TOKEN\\" > /outputs/copy"}
+  read:
+    needs: [leak]
+    inputs: {copy: leak.outputs.copy}
+    uses: script@v1
+    with: {image: bash:5, script: "cat /inputs/copy"}
+"""
+
+
+def test_a_secret_through_a_string_output_is_masked_but_reaches_the_reader(world, sim):
+    """Issue 12 item 6 on Argo: the reading job's log and the status document mask it."""
+    world.secret("api-token", "S3cr3t-Value-123")
+    sim.behaviors = {
+        "leak": Behavior(parameters={"copy": "x-S3cr3t-Value-123-y"}),
+        "read": Behavior(lines=("consumer got x-S3cr3t-Value-123-y",)),
+    }
+
+    run = drive(world.start(SECRET_THROUGH_OUTPUT), sim)
+
+    assert run.phase == "SUCCEEDED", phases(run)
+    assert "consumer got x-***-y" in log_of(run, "read")
+    document = run_status_document(run)
+    assert document["status"]["jobs"]["leak"]["outputs"]["copy"] == {"value": "x-***-y"}
+    assert "S3cr3t-Value-123" not in json.dumps(document)
+    read_node = _node(sim, run, "read")
+    assert {"name": "copy", "value": "x-S3cr3t-Value-123-y"} in read_node["inputs"]["parameters"]
