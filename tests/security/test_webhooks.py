@@ -276,6 +276,23 @@ class TestOversizeBodiesBehindDaphne:
         assert client.status == 202
         assert inner.bodies == [b"x" * (3 * Client.CHUNK + 5)]
 
+    def test_daphne_s_application_has_the_gate_in_front(self):
+        from channels.testing import HttpCommunicator
+
+        from gradient.asgi import application
+
+        communicator = HttpCommunicator(
+            application,
+            "POST",
+            "/hooks/github/no-such-project",
+            body=b"x" * 1024,
+            headers=[(b"host", b"127.0.0.1"), (b"content-length", str(LIMIT * 4).encode())],
+        )
+        answer = asyncio.run(communicator.get_response())
+
+        assert answer["status"] == 404
+        assert "no project with a linked repository" in json.loads(answer["body"])["detail"]
+
     def test_other_paths_pass_untouched(self):
         from workflows.git.asgi import WebhookBodyGate
 
