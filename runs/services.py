@@ -24,6 +24,7 @@ from workflows.models import Cluster, Workflow
 from workflows.selectors import (
     DatasetRefError,
     cluster_for_run,
+    container_registry_names_missing,
     dataset_find,
     dataset_version_resolve,
     secrets_resolve,
@@ -181,6 +182,44 @@ def _first_use_of_secret(spec: SpecModel, name: str) -> tuple:
     return ()
 
 
+def _registry_uses(spec: SpecModel) -> list[tuple[tuple, str]]:
+    """Each name in a ``container-registries`` list, with its place in the spec."""
+    places = [("defaults",), *(("jobs", name) for name in spec.data.get("jobs") or {})]
+    uses = []
+    for place in places:
+        body = spec.data
+        for key in place:
+            body = body.get(key) or {}
+        names = (body.get("resources") or {}).get("container-registries") or []
+        uses += [
+            ((*place, "resources", "container-registries", index), name)
+            for index, name in enumerate(names)
+        ]
+    return uses
+
+
+def _check_registries(*, workflow: Workflow, spec_text: str, spec: SpecModel) -> None:
+    """Every registry a spec names is one of the team's container registries."""
+    uses = _registry_uses(spec)
+    if not uses:
+        return
+    team = workflow.project.team
+    missing = set(container_registry_names_missing(team=team, names=[name for _, name in uses]))
+    problems = [
+        (
+            path,
+            f'the team has no container registry "{name}"; an owner of the team adds it '
+            f"(POST /api/v1/teams/{team.pk}/container-registries, or on the project page), "
+            "or fix the name",
+            None,
+        )
+        for path, name in uses
+        if name in missing
+    ]
+    if problems:
+        raise SubmissionError(errors_at(spec_text, problems))
+
+
 def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
     """On an Argo cluster, refuse what the cluster cannot run (an unknown instance type)."""
     if cluster.kind != Cluster.Kind.ARGO:
@@ -230,6 +269,7 @@ def run_prepare(
         workflow=workflow, spec_text=spec_text, spec=spec, values=run_inputs.values
     )
     _check_secrets(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
+    _check_registries(workflow=workflow, spec_text=spec_text, spec=spec)
     _check_cluster_fit(cluster=cluster, spec_text=spec_text, spec=spec)
     return ParsedSubmission(
         spec_text=spec_text, spec=spec, cluster=cluster, resolved_inputs=resolved

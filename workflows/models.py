@@ -203,6 +203,32 @@ class Secret(models.Model):
         return f"{self.scope} secret {self.name}"
 
 
+class ContainerRegistry(models.Model):
+    """A team's private container registry, named in specs by `resources.container-registries`.
+
+    The password is stored encrypted as secret values are (workflows.secret_values)
+    and is never shown back: not in the API, the dashboard or the admin.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="container_registries")
+    name = models.CharField(max_length=200)
+    server = models.CharField(
+        max_length=255, help_text='The registry host, as in image names: "ghcr.io", "host:5000".'
+    )
+    username = models.CharField(max_length=200)
+    password_ciphertext = models.BinaryField()
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="registry_name_unique_in_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.server})"
+
+
 class Dataset(models.Model):
     """A named, versioned collection of files in a project."""
 

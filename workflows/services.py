@@ -23,6 +23,7 @@ from workflows.clusters import InstanceTypeError, cluster_shapes_validate
 from workflows.models import (
     ApiKey,
     Cluster,
+    ContainerRegistry,
     Dataset,
     DatasetVersion,
     Membership,
@@ -31,6 +32,13 @@ from workflows.models import (
     Team,
     Workflow,
     WorkflowSpec,
+)
+from workflows.registries import (
+    RegistryInvalid,
+    registry_name_checked,
+    registry_password_checked,
+    registry_server_checked,
+    registry_username_checked,
 )
 from workflows.secret_values import encrypt_value
 from workflows.spec import SpecError, SpecResult, parse_spec
@@ -560,3 +568,58 @@ def dataset_delete(*, dataset: Dataset) -> None:
             status=409,
         ) from None
     _remove_dataset_files_on_commit([dataset_id])
+
+
+def container_registry_create(
+    *, team: Team, name: object, server: object, username: object, password: object
+) -> ContainerRegistry:
+    """Add a registry to the team; its password is stored encrypted, like a secret's value."""
+    try:
+        fields = {
+            "name": registry_name_checked(name),
+            "server": registry_server_checked(server),
+            "username": registry_username_checked(username),
+            "password_ciphertext": encrypt_value(registry_password_checked(password)),
+        }
+    except RegistryInvalid as error:
+        raise InvalidRequest(str(error), field=error.field) from None
+    try:
+        with transaction.atomic():
+            return ContainerRegistry.objects.create(team=team, **fields)
+    except IntegrityError:
+        raise InvalidRequest(
+            f'the team has a registry named "{name}" already; change that one or choose '
+            "another name",
+            field="name",
+            status=409,
+        ) from None
+
+
+def container_registry_update(
+    *,
+    registry: ContainerRegistry,
+    server: object = _UNSET,
+    username: object = _UNSET,
+    password: object = _UNSET,
+) -> ContainerRegistry:
+    """Change what is given of a registry's server, username and password."""
+    changed = ["updated"]
+    try:
+        if server is not _UNSET:
+            registry.server = registry_server_checked(server)
+            changed.append("server")
+        if username is not _UNSET:
+            registry.username = registry_username_checked(username)
+            changed.append("username")
+        if password is not _UNSET:
+            registry.password_ciphertext = encrypt_value(registry_password_checked(password))
+            changed.append("password_ciphertext")
+    except RegistryInvalid as error:
+        raise InvalidRequest(str(error), field=error.field) from None
+    registry.save(update_fields=changed)
+    return registry
+
+
+def container_registry_delete(*, registry: ContainerRegistry) -> None:
+    """Remove a registry; runs already started keep the login they were given."""
+    registry.delete()
