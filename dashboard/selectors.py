@@ -26,6 +26,7 @@ from workflows.models import (
 )
 from workflows.selectors import (
     api_key_list,
+    container_registry_list,
     dataset_version_files,
     project_get,
     project_list,
@@ -118,6 +119,7 @@ def project_page(*, user, project_id: int) -> dict | None:
         "project": project,
         "team": team,
         "may_manage_secrets": can(user, Action.MANAGE_SECRETS, project),
+        "may_manage_registries": can(user, Action.MANAGE_REGISTRIES, project),
         "workflows": list(workflows),
         "datasets": list(datasets),
         "versions_shown": VERSIONS_PER_DATASET,
@@ -125,6 +127,7 @@ def project_page(*, user, project_id: int) -> dict | None:
             secret_list(scope=Secret.Scope.PROJECT, team=team, project=project)
         ),
         "team_secrets": list(secret_list(scope=Secret.Scope.TEAM, team=team)),
+        "registries": list(container_registry_list(team=team)),
         "clusters": list(
             Cluster.objects.filter(team=team)
             .annotate(secret_count=Count("secrets"))
