@@ -198,9 +198,14 @@ def _registry_uses(spec: SpecModel) -> list[tuple[tuple, str]]:
     return uses
 
 
-def _check_registries(*, workflow: Workflow, spec_text: str, spec: SpecModel) -> None:
-    """Every registry a spec names is one of the team's container registries."""
-    uses = _registry_uses(spec)
+def _check_registries(
+    *, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel
+) -> None:
+    """Every registry a spec names is the team's, or one the Argo cluster maps to a Secret."""
+    mapped = (cluster.settings or {}).get("imagePullSecrets") or {}
+    if cluster.kind != Cluster.Kind.ARGO or not isinstance(mapped, dict):
+        mapped = {}
+    uses = [(path, name) for path, name in _registry_uses(spec) if name not in mapped]
     if not uses:
         return
     team = workflow.project.team
@@ -269,7 +274,7 @@ def run_prepare(
         workflow=workflow, spec_text=spec_text, spec=spec, values=run_inputs.values
     )
     _check_secrets(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
-    _check_registries(workflow=workflow, spec_text=spec_text, spec=spec)
+    _check_registries(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
     _check_cluster_fit(cluster=cluster, spec_text=spec_text, spec=spec)
     return ParsedSubmission(
         spec_text=spec_text, spec=spec, cluster=cluster, resolved_inputs=resolved

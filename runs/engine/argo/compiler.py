@@ -122,6 +122,7 @@ class _Compiler:
         self.tasks = task_names(spec.job_names)
         self.secret_name = binding.secret_name
         self.secret_keys: dict[str, tuple[str, str]] = {}
+        self.registries: dict[str, None] = {}
         self.problems: list[tuple[tuple, str]] = []
         self.claims: list[dict] = []
         self.claim_names: dict[tuple[str, str], str] = {}
@@ -194,6 +195,8 @@ class _Compiler:
             secret_name=self.secret_name,
             secret_keys=self.secret_keys,
             task_names=self.tasks,
+            registry_secret_name=self.binding.registry_secret_name if self.registries else "",
+            registries=tuple(self.registries),
         )
 
     def _workflow_parameters(self) -> list[dict]:
@@ -212,11 +215,23 @@ class _Compiler:
         return parameters
 
     def _image_pull_secrets(self) -> list[dict]:
+        """The Workflow's pull Secrets: the cluster's own, and the run's for team registries.
+
+        A registry the cluster's ``imagePullSecrets`` setting maps is pulled
+        with that Secret, which the cluster's admin keeps in the namespace;
+        any other is one of the team's registries, whose login the engine
+        writes into the run's own dockerconfigjson Secret.
+        """
         mapping = self.settings.get("imagePullSecrets") or {}
         names: dict[str, None] = {}
         for job in self.jobs:
             for registry in job.resources.container_registries:
-                names[mapping.get(registry, registry)] = None
+                if registry in mapping:
+                    names[mapping[registry]] = None
+                else:
+                    self.registries[registry] = None
+        if self.registries:
+            names[self.binding.registry_secret_name] = None
         return [{"name": name} for name in names]
 
     def _claim(self, job: Job, output: str) -> None:
