@@ -20,6 +20,7 @@ from runs.logs import LogWriter
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
+from workflows.clusters import InstanceTypeError, cluster_shapes, instance_type_problems
 from workflows.models import Cluster, Workflow
 from workflows.selectors import (
     DatasetRefError,
@@ -225,9 +226,31 @@ def _check_registries(
         raise SubmissionError(errors_at(spec_text, problems))
 
 
+def _check_local_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
+    """On a local cluster that defines instance types, refuse a type it does not have.
+
+    A local cluster that defines none runs every job unlimited, whatever
+    type the spec names, as Gradient specs written for other clusters expect.
+    """
+    if not cluster.instance_types and not cluster.default_instance_type:
+        return
+    try:
+        shapes = cluster_shapes(cluster)
+    except InstanceTypeError as error:
+        message = f'cluster "{cluster.handle}" cannot be used: {error}; ask its owner to fix it'
+        raise _single_error("clusterId", message, document=REQUEST) from None
+    problems = instance_type_problems(
+        spec, spec.jobs, shapes.instance_types, shapes.default_instance_type
+    )
+    if problems:
+        located = [(path, message, None) for path, message in problems]
+        raise SubmissionError(errors_at(spec_text, located))
+
+
 def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
-    """On an Argo cluster, refuse what the cluster cannot run (an unknown instance type)."""
+    """Refuse what the cluster cannot run (an unknown instance type)."""
     if cluster.kind != Cluster.Kind.ARGO:
+        _check_local_fit(cluster=cluster, spec_text=spec_text, spec=spec)
         return
     from runs.engine.argo.compiler import compile_workflow
     from runs.engine.argo.engine import cluster_config

@@ -64,7 +64,7 @@ from runs.engine.argo.manifest import (
     short_hash,
     task_names,
 )
-from workflows.clusters import InstanceType, format_cpu, format_memory
+from workflows.clusters import InstanceType, format_cpu, format_memory, instance_type_problems
 from workflows.spec import Job, WorkflowSpec
 
 __all__ = [
@@ -148,6 +148,13 @@ class _Compiler:
             for name, output in job.outputs.items():
                 if output.type == "volume":
                     self._claim(job, name)
+        if self.cluster.instance_types is not None:
+            self.problems += instance_type_problems(
+                self.spec,
+                self.jobs,
+                self.cluster.instance_types,
+                self.cluster.default_instance_type,
+            )
         templates = [self._dag()]
         templates += [self._template(job) for job in self.jobs]
         if self.problems:
@@ -518,8 +525,7 @@ class _Compiler:
             return
         shape = self.cluster.instance_types.get(name)
         if shape is None:
-            self._unknown_instance_type(job, name)
-            return
+            return  # a problem instance_type_problems reported
         if shape.node_selector:
             template["nodeSelector"] = dict(shape.node_selector)
         if shape.tolerations:
@@ -529,32 +535,6 @@ class _Compiler:
             resources = self.shapes[name] = _resource_requirements(shape)
         if resources:
             container["resources"] = {key: dict(value) for key, value in resources.items()}
-
-    def _unknown_instance_type(self, job: Job, name: str) -> None:
-        own = (self.spec.data["jobs"][job.name].get("resources") or {}).get("instance-type")
-        defaults = ((self.spec.data.get("defaults") or {}).get("resources") or {}).get(
-            "instance-type"
-        )
-        known = ", ".join(sorted(self.cluster.instance_types)) or "none are defined"
-        if own or defaults:
-            path = (
-                ("jobs", job.name, "resources", "instance-type")
-                if own
-                else ("defaults", "resources", "instance-type")
-            )
-            problem = (
-                path,
-                f'this cluster has no instance type "{name}" (known: {known}); choose one of '
-                "them or ask the cluster's owner to add it",
-            )
-        else:
-            problem = (
-                (),
-                f'this cluster\'s default instance type "{name}" is not one of its instance types '
-                f"(known: {known}); ask the cluster's owner to fix it",
-            )
-        if problem not in self.problems:
-            self.problems.append(problem)
 
 
 def _resource_requirements(shape: InstanceType) -> dict:

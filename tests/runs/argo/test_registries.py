@@ -1,4 +1,4 @@
-"""Team container registries on Argo: a dockerconfigjson Secret per run, named in imagePullSecrets."""
+"""Team container registries on Argo: one dockerconfigjson Secret per run, in imagePullSecrets."""
 
 from __future__ import annotations
 
