@@ -177,3 +177,17 @@ class TestRegistries:
         create = schema["components"]["schemas"]["ContainerRegistryCreate"]
         assert create["properties"]["password"]["writeOnly"] is True
         assert "password" not in schema["components"]["schemas"]["ContainerRegistry"]["properties"]
+
+
+@pytest.mark.django_db
+def test_the_listing_is_a_fixed_number_of_queries(as_user, team, owner, django_assert_num_queries):
+    for index in range(5):
+        container_registry_create(
+            team=team, name=f"r{index}", server="ghcr.io", username="u", password=PASSWORD
+        )
+    client = as_user("owner")
+
+    with django_assert_num_queries(3):
+        answer = client.get(url(team))
+
+    assert len(answer.json()) == 5
