@@ -225,11 +225,23 @@ class ClusterShapes:
     default_job_timeout_seconds: int | None = None
 
     def for_job(self, name: str | None) -> InstanceType | None:
-        """The shape a job asking for ``name`` (or nothing: the default) gets; None: no limits."""
+        """The shape a job asking for ``name`` (or nothing: the default) gets; None: no limits.
+
+        A cluster that defines no instance types runs every job unlimited,
+        whatever it names. InstanceTypeError when the cluster defines some but
+        not this one (its types changed after the run was submitted): running
+        it without limits would be a surprise.
+        """
         chosen = name or self.default_instance_type
-        if not chosen:
+        if not chosen or not self.instance_types:
             return None
-        return self.instance_types.get(chosen)
+        shape = self.instance_types.get(chosen)
+        if shape is None:
+            known = ", ".join(sorted(self.instance_types))
+            raise InstanceTypeError(
+                f'this cluster has no instance type "{chosen}" any more (known: {known})'
+            )
+        return shape
 
 
 def cluster_shapes_validate(
