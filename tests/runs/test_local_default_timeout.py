@@ -38,6 +38,6 @@ def test_the_cluster_default_timeout_stops_a_job_without_one(world):  # noqa: F8
 
     slow = run.jobs.get(name="slow")
     assert slow.phase == "FAILED"
-    assert slow.message == "timed out after 1s (the cluster's default job timeout)"
+    assert slow.message == "timed out after 1s (the cluster's default timeout)"
     assert "timeout of 1s reached" in job_log(run, "slow")
     assert run.jobs.get(name="quick").phase == "SUCCEEDED"
