@@ -1,4 +1,4 @@
-"""The project page's container registries section: the team's registries, owners add and delete.
+"""The team page's container registries: owners add and delete them (the project page lists them).
 
 Names, servers and usernames are shown; the password goes in once through
 the form and is never rendered back.
@@ -19,45 +19,45 @@ from workflows import selectors, services
 from workflows.access import Action, can, refusal
 
 
-def _owned_project(request: HttpRequest, project_id: int):
-    """The project, if the user may manage its team's registries: 404 for outsiders, else 403."""
-    project = selectors.project_get(user=request.user, project_id=project_id)
-    if project is None:
+def _managed_team(request: HttpRequest, team_id: int):
+    """The team, if the user may manage its registries: 404 for outsiders, 403 for members."""
+    team = selectors.team_get(user=request.user, team_id=team_id)
+    if team is None:
         raise Http404
-    if not can(request.user, Action.MANAGE_REGISTRIES, project):
+    if not can(request.user, Action.MANAGE_REGISTRIES, team):
         raise PermissionDenied(refusal(Action.MANAGE_REGISTRIES))
-    return project
+    return team
 
 
-def _back(project) -> HttpResponse:
-    return redirect(reverse("project", args=[project.pk]) + "#registries")
+def _back(team) -> HttpResponse:
+    return redirect(reverse("team", args=[team.pk]) + "#registries")
 
 
 @login_required
 @require_POST
-def registry_add(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _owned_project(request, project_id)
+def registry_add(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = _managed_team(request, team_id)
     form = ContainerRegistryForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"The registry was not added: {first_error(form)}")
-        return _back(project)
+        return _back(team)
     try:
-        registry = services.container_registry_create(team=project.team, **form.cleaned_data)
+        registry = services.container_registry_create(team=team, **form.cleaned_data)
     except services.InvalidRequest as error:
         messages.error(request, f"The registry was not added: {error.message}")
     else:
         messages.success(request, f"Registry “{registry.name}” is added.")
-    return _back(project)
+    return _back(team)
 
 
 @login_required
 @require_POST
-def registry_delete(request: HttpRequest, project_id: int, name: str) -> HttpResponse:
-    project = _owned_project(request, project_id)
-    registry = selectors.container_registry_get(team=project.team, name=name)
+def registry_delete(request: HttpRequest, team_id: int, name: str) -> HttpResponse:
+    team = _managed_team(request, team_id)
+    registry = selectors.container_registry_get(team=team, name=name)
     if registry is None:
         messages.error(request, f"There is no registry “{name}”.")
     else:
         services.container_registry_delete(registry=registry)
         messages.success(request, f"Registry “{name}” is deleted.")
-    return _back(project)
+    return _back(team)

@@ -119,7 +119,6 @@ def project_page(*, user, project_id: int) -> dict | None:
         "project": project,
         "team": team,
         "may_manage_secrets": can(user, Action.MANAGE_SECRETS, project),
-        "may_manage_registries": can(user, Action.MANAGE_REGISTRIES, project),
         "workflows": list(workflows),
         "datasets": list(datasets),
         "versions_shown": VERSIONS_PER_DATASET,
@@ -511,6 +510,9 @@ def team_page(*, user, team_id: int) -> dict | None:
         "members": team.member_list,
         "projects": list(project_list(user=user, team_id=team.pk)),
         "may_manage_members": can(user, Action.MANAGE_MEMBERS, team),
+        "registries": list(container_registry_list(team=team)),
+        "may_manage_registries": can(user, Action.MANAGE_REGISTRIES, team),
+        "on_team_page": True,
     }
 
 

@@ -30,14 +30,14 @@ urlpatterns = [
     path("profile/keys/new", views.api_key_new, name="api-key-new"),
     path("profile/keys/<int:key_id>/revoke", views.api_key_revoke, name="api-key-revoke"),
     path(
-        "projects/<int:project_id>/registries/add",
+        "teams/<int:team_id>/registries/add",
         registries.registry_add,
-        name="project-registry-add",
+        name="registry-add",
     ),
     path(
-        "projects/<int:project_id>/registries/<str:name>/delete",
+        "teams/<int:team_id>/registries/<str:name>/delete",
         registries.registry_delete,
-        name="project-registry-delete",
+        name="registry-delete",
     ),
     path(f"{WORKFLOW}/", views.workflow_page, name="workflow"),
     path(f"{WORKFLOW}/compare", views.run_compare, name="run-compare"),

@@ -215,7 +215,7 @@ def _check_registries(
         (
             path,
             f'the team has no container registry "{name}"; an owner of the team adds it '
-            f"(POST /api/v1/teams/{team.pk}/container-registries, or on the project page), "
+            f"(POST /api/v1/teams/{team.pk}/container-registries, or on the team page), "
             "or fix the name",
             None,
         )

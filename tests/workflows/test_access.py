@@ -300,7 +300,7 @@ def page_secret(scene, user):
 
 
 def page_registry(scene, user):
-    answer = _page(user).post(reverse("project-registry-add", args=[scene.project.pk]), REGISTRY)
+    answer = _page(user).post(reverse("registry-add", args=[scene.team.pk]), REGISTRY)
     return Outcome(scene.team.container_registries.exists(), answer.status_code)
 
 
