@@ -27,6 +27,7 @@ from workflows.models import (
 )
 from workflows.selectors import (
     api_key_list,
+    container_registry_list,
     dataset_version_files,
     project_get,
     project_list,
@@ -126,6 +127,7 @@ def project_page(*, user, project_id: int) -> dict | None:
             secret_list(scope=Secret.Scope.PROJECT, team=team, project=project)
         ),
         "team_secrets": list(secret_list(scope=Secret.Scope.TEAM, team=team)),
+        "registries": list(container_registry_list(team=team)),
         "clusters": list(
             Cluster.objects.filter(team=team)
             .annotate(secret_count=Count("secrets"))
@@ -509,6 +511,9 @@ def team_page(*, user, team_id: int) -> dict | None:
         "members": team.member_list,
         "projects": list(project_list(user=user, team_id=team.pk)),
         "may_manage_members": can(user, Action.MANAGE_MEMBERS, team),
+        "registries": list(container_registry_list(team=team)),
+        "may_manage_registries": can(user, Action.MANAGE_REGISTRIES, team),
+        "on_team_page": True,
     }
 
 

@@ -20,10 +20,12 @@ from runs.logs import LogWriter
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
+from workflows.clusters import InstanceTypeError, cluster_shapes, instance_type_problems
 from workflows.models import Cluster, Workflow
 from workflows.selectors import (
     DatasetRefError,
     cluster_for_run,
+    container_registry_names_missing,
     dataset_find,
     dataset_version_resolve,
     secrets_resolve,
@@ -181,9 +183,74 @@ def _first_use_of_secret(spec: SpecModel, name: str) -> tuple:
     return ()
 
 
+def _registry_uses(spec: SpecModel) -> list[tuple[tuple, str]]:
+    """Each name in a ``container-registries`` list, with its place in the spec."""
+    places = [("defaults",), *(("jobs", name) for name in spec.data.get("jobs") or {})]
+    uses = []
+    for place in places:
+        body = spec.data
+        for key in place:
+            body = body.get(key) or {}
+        names = (body.get("resources") or {}).get("container-registries") or []
+        uses += [
+            ((*place, "resources", "container-registries", index), name)
+            for index, name in enumerate(names)
+        ]
+    return uses
+
+
+def _check_registries(
+    *, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel
+) -> None:
+    """Every registry a spec names is the team's, or one the Argo cluster maps to a Secret."""
+    mapped = (cluster.settings or {}).get("imagePullSecrets") or {}
+    if cluster.kind != Cluster.Kind.ARGO or not isinstance(mapped, dict):
+        mapped = {}
+    uses = [(path, name) for path, name in _registry_uses(spec) if name not in mapped]
+    if not uses:
+        return
+    team = workflow.project.team
+    missing = set(container_registry_names_missing(team=team, names=[name for _, name in uses]))
+    problems = [
+        (
+            path,
+            f'the team has no container registry "{name}"; an owner of the team adds it '
+            f"(POST /api/v1/teams/{team.pk}/container-registries, or on the team page), "
+            "or fix the name",
+            None,
+        )
+        for path, name in uses
+        if name in missing
+    ]
+    if problems:
+        raise SubmissionError(errors_at(spec_text, problems))
+
+
+def _check_local_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
+    """On a local cluster that defines instance types, refuse a type it does not have.
+
+    A local cluster that defines none runs every job unlimited, whatever
+    type the spec names, as Gradient specs written for other clusters expect.
+    """
+    if not cluster.instance_types and not cluster.default_instance_type:
+        return
+    try:
+        shapes = cluster_shapes(cluster)
+    except InstanceTypeError as error:
+        message = f'cluster "{cluster.handle}" cannot be used: {error}; ask its owner to fix it'
+        raise _single_error("clusterId", message, document=REQUEST) from None
+    problems = instance_type_problems(
+        spec, spec.jobs, shapes.instance_types, shapes.default_instance_type
+    )
+    if problems:
+        located = [(path, message, None) for path, message in problems]
+        raise SubmissionError(errors_at(spec_text, located))
+
+
 def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
-    """On an Argo cluster, refuse what the cluster cannot run (an unknown instance type)."""
+    """Refuse what the cluster cannot run (an unknown instance type)."""
     if cluster.kind != Cluster.Kind.ARGO:
+        _check_local_fit(cluster=cluster, spec_text=spec_text, spec=spec)
         return
     from runs.engine.argo.compiler import compile_workflow
     from runs.engine.argo.engine import cluster_config
@@ -230,6 +297,7 @@ def run_prepare(
         workflow=workflow, spec_text=spec_text, spec=spec, values=run_inputs.values
     )
     _check_secrets(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
+    _check_registries(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
     _check_cluster_fit(cluster=cluster, spec_text=spec_text, spec=spec)
     return ParsedSubmission(
         spec_text=spec_text, spec=spec, cluster=cluster, resolved_inputs=resolved

@@ -5,7 +5,10 @@ import string
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from workflows.clusters import InstanceTypeError, cluster_shapes
 
 
 class Team(models.Model):
@@ -86,7 +89,18 @@ class Cluster(models.Model):
     instance_types = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Argo: instance type name -> {nodeSelector, tolerations, resources}.",
+        help_text=(
+            "Instance type name -> {cpu, memory, gpu, pids}; on Argo also nodeSelector, "
+            "tolerations, resources, gpuResource."
+        ),
+    )
+    default_instance_type = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The instance type of jobs that name none; empty: no limits.",
+    )
+    default_job_timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The timeout of jobs whose spec sets none."
     )
     settings = models.JSONField(
         default=dict, blank=True, help_text="Argo: artifact repository, volume size, podGC, TTL."
@@ -100,6 +114,12 @@ class Cluster(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        try:
+            cluster_shapes(self)
+        except InstanceTypeError as error:
+            raise ValidationError(str(error)) from None
 
 
 class WorkflowSpec(models.Model):
@@ -181,6 +201,32 @@ class Secret(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} secret {self.name}"
+
+
+class ContainerRegistry(models.Model):
+    """A team's private container registry, named in specs by `resources.container-registries`.
+
+    The password is stored encrypted as secret values are (workflows.secret_values)
+    and is never shown back: not in the API, the dashboard or the admin.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="container_registries")
+    name = models.CharField(max_length=200)
+    server = models.CharField(
+        max_length=255, help_text='The registry host, as in image names: "ghcr.io", "host:5000".'
+    )
+    username = models.CharField(max_length=200)
+    password_ciphertext = models.BinaryField()
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="registry_name_unique_in_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.server})"
 
 
 class Dataset(models.Model):

@@ -17,6 +17,7 @@ from workflows.access import visible_to
 from workflows.models import (
     ApiKey,
     Cluster,
+    ContainerRegistry,
     Dataset,
     DatasetVersion,
     Membership,
@@ -25,6 +26,7 @@ from workflows.models import (
     Team,
     Workflow,
 )
+from workflows.registries import RegistryCredentials
 from workflows.secret_values import decrypt_value
 
 
@@ -341,3 +343,42 @@ def membership_get(*, team: Team, user_id: object) -> Membership | None:
 def api_key_list(*, user) -> QuerySet[ApiKey]:
     """The user's API keys, newest first; only their prefixes are known, never the keys."""
     return ApiKey.objects.filter(user=user).order_by("-created", "-id")
+
+
+def container_registry_list(*, team: Team) -> QuerySet[ContainerRegistry]:
+    """The team's container registries by name; the password's ciphertext is not loaded."""
+    return ContainerRegistry.objects.filter(team=team).defer("password_ciphertext").order_by("name")
+
+
+def container_registry_get(*, team: Team, name: str) -> ContainerRegistry | None:
+    return container_registry_list(team=team).filter(name=name).first()
+
+
+def container_registry_names_missing(*, team: Team, names) -> list[str]:
+    """Which of ``names`` the team has no registry by; in the order given."""
+    known = set(
+        ContainerRegistry.objects.filter(team=team, name__in=list(names)).values_list(
+            "name", flat=True
+        )
+    )
+    return [name for name in dict.fromkeys(names) if name not in known]
+
+
+def container_registry_credentials(*, team: Team, names) -> list[RegistryCredentials]:
+    """The logins of the team's registries among ``names``, in their order, for one pull.
+
+    SecretUnreadable when a password cannot be decrypted (SECRET_KEY changed).
+    """
+    rows = {
+        row.name: row for row in ContainerRegistry.objects.filter(team=team, name__in=list(names))
+    }
+    return [
+        RegistryCredentials(
+            name=name,
+            server=rows[name].server,
+            username=rows[name].username,
+            password=decrypt_value(rows[name].password_ciphertext),
+        )
+        for name in dict.fromkeys(names)
+        if name in rows
+    ]

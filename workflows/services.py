@@ -20,9 +20,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from runs.models import Run, RunPhase
+from workflows.clusters import InstanceTypeError, cluster_shapes_validate
 from workflows.models import (
     ApiKey,
     Cluster,
+    ContainerRegistry,
     Dataset,
     DatasetVersion,
     Membership,
@@ -31,6 +33,13 @@ from workflows.models import (
     Team,
     Workflow,
     WorkflowSpec,
+)
+from workflows.registries import (
+    RegistryInvalid,
+    registry_name_checked,
+    registry_password_checked,
+    registry_server_checked,
+    registry_username_checked,
 )
 from workflows.secret_values import encrypt_value
 from workflows.spec import SpecError, SpecResult, parse_spec
@@ -218,6 +227,41 @@ def workflow_set_default_spec(*, workflow: Workflow, spec: WorkflowSpec) -> Work
     Workflow.objects.filter(pk=workflow.pk).update(default_spec=spec)
     workflow.default_spec = spec
     return workflow
+
+
+_UNSET = object()
+
+
+def cluster_shapes_set(
+    *,
+    cluster: Cluster,
+    instance_types: object = _UNSET,
+    default_instance_type: object = _UNSET,
+    default_job_timeout_seconds: object = _UNSET,
+) -> Cluster:
+    """Change a cluster's instance types, default type or default timeout (what is given).
+
+    The result is checked whole before it is saved, so a default that names a
+    type the same request removes is refused rather than left dangling.
+    """
+    if instance_types is not _UNSET:
+        cluster.instance_types = instance_types
+    if default_instance_type is not _UNSET:
+        cluster.default_instance_type = default_instance_type or ""
+    if default_job_timeout_seconds is not _UNSET:
+        cluster.default_job_timeout_seconds = default_job_timeout_seconds
+    try:
+        cluster_shapes_validate(
+            instance_types=cluster.instance_types,
+            default_instance_type=cluster.default_instance_type,
+            default_job_timeout_seconds=cluster.default_job_timeout_seconds,
+        )
+    except InstanceTypeError as error:
+        raise InvalidRequest(str(error)) from None
+    cluster.save(
+        update_fields=["instance_types", "default_instance_type", "default_job_timeout_seconds"]
+    )
+    return cluster
 
 
 SECRET_NAME_MAX = 200
@@ -571,3 +615,58 @@ def dataset_delete(*, dataset: Dataset) -> None:
             status=409,
         ) from None
     _remove_dataset_files_on_commit([dataset_id])
+
+
+def container_registry_create(
+    *, team: Team, name: object, server: object, username: object, password: object
+) -> ContainerRegistry:
+    """Add a registry to the team; its password is stored encrypted, like a secret's value."""
+    try:
+        fields = {
+            "name": registry_name_checked(name),
+            "server": registry_server_checked(server),
+            "username": registry_username_checked(username),
+            "password_ciphertext": encrypt_value(registry_password_checked(password)),
+        }
+    except RegistryInvalid as error:
+        raise InvalidRequest(str(error), field=error.field) from None
+    try:
+        with transaction.atomic():
+            return ContainerRegistry.objects.create(team=team, **fields)
+    except IntegrityError:
+        raise InvalidRequest(
+            f'the team has a registry named "{name}" already; change that one or choose '
+            "another name",
+            field="name",
+            status=409,
+        ) from None
+
+
+def container_registry_update(
+    *,
+    registry: ContainerRegistry,
+    server: object = _UNSET,
+    username: object = _UNSET,
+    password: object = _UNSET,
+) -> ContainerRegistry:
+    """Change what is given of a registry's server, username and password."""
+    changed = ["updated"]
+    try:
+        if server is not _UNSET:
+            registry.server = registry_server_checked(server)
+            changed.append("server")
+        if username is not _UNSET:
+            registry.username = registry_username_checked(username)
+            changed.append("username")
+        if password is not _UNSET:
+            registry.password_ciphertext = encrypt_value(registry_password_checked(password))
+            changed.append("password_ciphertext")
+    except RegistryInvalid as error:
+        raise InvalidRequest(str(error), field=error.field) from None
+    registry.save(update_fields=changed)
+    return registry
+
+
+def container_registry_delete(*, registry: ContainerRegistry) -> None:
+    """Remove a registry; runs already started keep the login they were given."""
+    registry.delete()

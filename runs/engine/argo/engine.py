@@ -44,9 +44,16 @@ from runs.engine.argo.compiler import (
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import JOB_FINAL, job_transition, run_transition
+from workflows.clusters import InstanceTypeError, cluster_shapes
 from workflows.models import Cluster, DatasetVersion, short_id
+from workflows.registries import dockerconfig_json
 from workflows.secret_values import SecretUnreadable
-from workflows.selectors import DatasetRefError, dataset_find, secret_values
+from workflows.selectors import (
+    DatasetRefError,
+    container_registry_credentials,
+    dataset_find,
+    secret_values,
+)
 from workflows.services import SpecRejected, dataset_version_reserve, spec_checked
 from workflows.spec import WorkflowSpec, errors_at
 
@@ -55,6 +62,7 @@ logger = logging.getLogger(__name__)
 SUBMIT_ATTEMPTS = 5
 SUBMIT_BACKOFF_SECONDS = 1.0
 SHUTDOWN_PATCH = {"spec": {"shutdown": "Terminate"}}
+DOCKER_CONFIG_SECRET = "kubernetes.io/dockerconfigjson"
 
 
 class SubmissionFailed(Exception):
@@ -62,13 +70,25 @@ class SubmissionFailed(Exception):
 
 
 def cluster_config(cluster: Cluster) -> ClusterConfig:
-    """The compiler's view of a Cluster row (a local cluster maps no instance types)."""
+    """The compiler's view of a Cluster row (a local cluster maps no instance types).
+
+    CompileError when the row's shapes cannot be read (saved before they were
+    checked, or edited in the database): the run is refused with the reason.
+    """
     if cluster.kind != Cluster.Kind.ARGO:
         return ClusterConfig()
+    try:
+        shapes = cluster_shapes(cluster)
+    except InstanceTypeError as error:
+        raise CompileError(
+            [((), f'cluster "{cluster.handle}" cannot be used: {error}; ask its owner to fix it')]
+        ) from None
     return ClusterConfig(
         namespace=cluster.namespace or "default",
-        instance_types=cluster.instance_types or {},
+        instance_types=shapes.instance_types,
         settings=cluster.settings or {},
+        default_instance_type=shapes.default_instance_type,
+        default_job_timeout_seconds=shapes.default_job_timeout_seconds,
     )
 
 
@@ -106,8 +126,8 @@ def spec_manifest(*, text: str, cluster: Cluster | None = None) -> dict:
     result = spec_checked(text)
     if not result.valid:
         raise SpecRejected("the spec is not valid", errors=result.errors)
-    config = cluster_config(cluster) if cluster is not None else ClusterConfig()
     try:
+        config = cluster_config(cluster) if cluster is not None else ClusterConfig()
         return compile_workflow(result.spec, config).manifest
     except CompileError as error:
         raise SpecRejected(
@@ -250,15 +270,14 @@ def _labels(run: Run) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: str(run.pk)}
 
 
-def _apply_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
-    if not compiled.secret_keys:
-        return
+def _put_secret(run: Run, name: str, kind: str, data: dict[str, str], apis: kube.Apis) -> None:
+    """Create the run's Secret ``name``, or replace it when a first attempt left one."""
     body = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": compiled.secret_name, "labels": _labels(run)},
-        "data": _secret_data(run, compiled),
+        "type": kind,
+        "metadata": {"name": name, "labels": _labels(run)},
+        "data": data,
     }
     try:
         apis.core.create_namespaced_secret(
@@ -268,27 +287,58 @@ def _apply_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
         if error.status != 409:
             raise
         apis.core.replace_namespaced_secret(
-            compiled.secret_name, apis.namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
+            name, apis.namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
         )
 
 
+def _apply_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
+    if compiled.secret_keys:
+        _put_secret(run, compiled.secret_name, "Opaque", _secret_data(run, compiled), apis)
+
+
+def _registry_data(run: Run, compiled: Compiled) -> dict[str, str]:
+    """The run's pull Secret: the logins of the team registries its jobs name."""
+    try:
+        logins = container_registry_credentials(
+            team=run.workflow.project.team, names=compiled.registries
+        )
+    except SecretUnreadable as error:
+        raise SubmissionFailed(str(error)) from None
+    found = {login.name for login in logins}
+    for name in compiled.registries:
+        if name not in found:
+            raise SubmissionFailed(
+                f'the container registry "{name}" is no longer one of the team\'s registries'
+            )
+    config = dockerconfig_json(logins)
+    return {".dockerconfigjson": base64.b64encode(config.encode()).decode()}
+
+
+def _apply_registry_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
+    if compiled.registries:
+        data = _registry_data(run, compiled)
+        _put_secret(run, compiled.registry_secret_name, DOCKER_CONFIG_SECRET, data, apis)
+
+
 def _own_secret(run: Run, compiled: Compiled, workflow: dict, apis: kube.Apis) -> None:
-    """Make the Workflow own the Secret, so deleting the Workflow (its TTL) deletes both."""
-    if not compiled.secret_keys:
-        return
+    """Make the Workflow own the run's Secrets, so deleting the Workflow (its TTL) deletes them."""
     owner = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "name": workflow["metadata"]["name"],
         "uid": workflow["metadata"]["uid"],
     }
-    apis.core.patch_namespaced_secret(
-        compiled.secret_name,
-        apis.namespace,
-        {"metadata": {"ownerReferences": [owner]}},
-        _content_type=kube.MERGE_PATCH,
-        _request_timeout=kube.REQUEST_TIMEOUT,
-    )
+    names = [compiled.secret_name] if compiled.secret_keys else []
+    if compiled.registries:
+        names.append(compiled.registry_secret_name)
+    for name in names:
+        apis.core.patch_namespaced_secret(
+            name,
+            apis.namespace,
+            {"metadata": {"ownerReferences": [owner]}},
+            _content_type=kube.MERGE_PATCH,
+            _request_timeout=kube.REQUEST_TIMEOUT,
+        )
 
 
 def _create_workflow(run: Run, compiled: Compiled, apis: kube.Apis) -> dict:
@@ -340,6 +390,7 @@ def _submit_once(run: Run) -> None:
     apis = kube.apis(run.cluster)
     _sync_inputs(run, spec, apis)
     _apply_secret(run, compiled, apis)
+    _apply_registry_secret(run, compiled, apis)
     workflow = _create_workflow(run, compiled, apis)
     _own_secret(run, compiled, workflow, apis)
     state = {

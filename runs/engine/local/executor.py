@@ -79,7 +79,9 @@ def _supervise(process: subprocess.Popen, writer: LogWriter, job_run: JobRun, jo
     """Stream the process's output until it ends, is canceled, or times out."""
     grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
     started = time.monotonic()
-    deadline = started + job.timeout_seconds if job.timeout_seconds else None
+    timeout = job.timeout_seconds or job_run.run.cluster.default_job_timeout_seconds
+    whose = "the job's" if job.timeout_seconds else "the cluster's default"
+    deadline = started + timeout if timeout else None
     next_cancel_check = started + CANCEL_CHECK_SECONDS
     next_heartbeat = started + settings.LOCAL_ENGINE_HEARTBEAT_SECONDS
     fd = process.stdout.fileno()
@@ -107,10 +109,10 @@ def _supervise(process: subprocess.Popen, writer: LogWriter, job_run: JobRun, jo
                 _stop_process_tree(process, grace)
                 stopped = Outcome(ok=False, canceled=True, message="canceled")
         if stopped is None and deadline is not None and now >= deadline:
-            limit = format_duration(job.timeout_seconds)
+            limit = format_duration(timeout)
             writer.line(f"timeout of {limit} reached: stopping the job")
             _stop_process_tree(process, grace)
-            stopped = Outcome(ok=False, message=f"timed out after {limit} (the job's timeout)")
+            stopped = Outcome(ok=False, message=f"timed out after {limit} ({whose} timeout)")
         if now >= next_heartbeat:
             next_heartbeat = now + settings.LOCAL_ENGINE_HEARTBEAT_SECONDS
             JobRun.objects.filter(pk=job_run.pk).update(heartbeat=timezone.now())
