@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0002_cluster_default_instance_type_and_timeout'),
+        ('workflows', '0003_cluster_default_instance_type_and_timeout'),
     ]
 
     operations = [
