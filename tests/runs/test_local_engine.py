@@ -1,7 +1,6 @@
 """The local engine for real: Redis, Celery worker processes and bubblewrap."""
 
 import json
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 from django.conf import settings
 
 from runs.selectors import run_status_document
+from tests.paths import EXAMPLES
 from tests.processes import celery_worker
 from tests.runs.engine_helpers import (
     DIAMOND,
@@ -22,12 +22,7 @@ from tests.runs.engine_helpers import (
 )
 from workflows.models import DatasetVersion
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
-]
-
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,6 @@ def world(transactional_db, worker):
     return make_world()
 
 
-@pytest.mark.skipif(not (SHARED / "examples" / "pipeline.yaml").exists(), reason="no shared/")
 def test_the_pipeline_example_runs_end_to_end(world):
     world.dataset("corpus", {"a.txt": b"the cat sat on the mat\n", "b.txt": b"a dog and a cat\n"})
     world.dataset("word-counts")
@@ -56,8 +50,8 @@ def test_the_pipeline_example_runs_end_to_end(world):
     world.secret("greeting", "Hello-from-a-secret")
 
     run = world.submit(
-        (SHARED / "examples" / "pipeline.yaml").read_text(),
-        inputs=(SHARED / "examples" / "inputs.yaml").read_text(),
+        (EXAMPLES / "pipeline.yaml").read_text(),
+        inputs=(EXAMPLES / "inputs.yaml").read_text(),
     )
     run = wait_for_run(run)
 
@@ -95,6 +89,39 @@ def test_a_failed_branch_skips_what_needs_it_and_the_rest_finishes(world):
     assert broken.message == "exited with code 3"
     assert "about to fail" in job_log(run, "broken")
     assert 'needs "broken"' in run.jobs.get(name="join").message
+
+
+def test_an_input_and_an_output_may_share_a_name(world):
+    run = world.submit(
+        """
+        inputs:
+          my-string: {type: string, with: {value: hello}}
+        jobs:
+          shout:
+            inputs:
+              my-string: workflow.inputs.my-string
+            outputs:
+              my-string: {type: string}
+            uses: script@v1
+            with:
+              image: bash:5
+              script: tr a-z A-Z < /inputs/my-string > /outputs/my-string
+          echo:
+            needs: [shout]
+            inputs:
+              my-string: shout.outputs.my-string
+            uses: script@v1
+            with:
+              image: bash:5
+              script: cat /inputs/my-string
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED", phases(run)
+    status = run_status_document(run)["status"]
+    assert status["jobs"]["shout"]["outputs"]["my-string"]["value"] == "HELLO"
+    assert "HELLO" in job_log(run, "echo")
 
 
 def test_a_job_cannot_write_to_its_inputs(world):

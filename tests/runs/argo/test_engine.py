@@ -17,13 +17,12 @@ from runs.engine.argo.watcher import reconcile_now
 from runs.models import Run
 from runs.selectors import run_status_document
 from runs.transitions import RUN_FINAL
+from tests.paths import EXAMPLES
 from tests.runs.argo.argo_sim import ArgoSimulator, Behavior
 from tests.runs.argo.conftest import BUCKET, NAMESPACE
-from tests.runs.argo.schema import REPO, schema_errors
+from tests.runs.argo.schema import schema_errors
 from tests.runs.engine_helpers import DIAMOND, DIAMOND_BROKEN_PHASES, job_log, phases
 from workflows.models import DatasetVersion, Model
-
-EXAMPLES = REPO / ".." / "shared" / "examples"
 
 
 def drive(run: Run, sim: ArgoSimulator, max_steps: int = 100) -> Run:
@@ -42,10 +41,7 @@ def log_of(run: Run, job: str) -> list[str]:
     return text.split("\n") if text else []
 
 
-PIPELINE = (
-    (EXAMPLES / "pipeline.yaml").read_text() if (EXAMPLES / "pipeline.yaml").exists() else None
-)
-needs_examples = pytest.mark.skipif(PIPELINE is None, reason="no shared examples")
+PIPELINE = (EXAMPLES / "pipeline.yaml").read_text()
 
 
 def pipeline_world(world):
@@ -55,7 +51,6 @@ def pipeline_world(world):
     world.secret("greeting", "Hello-from-a-secret")
 
 
-@needs_examples
 def test_submission_creates_the_secret_and_the_workflow(world, kube_api, s3):
     pipeline_world(world)
     run = world.start(PIPELINE, inputs=(EXAMPLES / "inputs.yaml").read_text())
@@ -89,7 +84,6 @@ def test_submission_creates_the_secret_and_the_workflow(world, kube_api, s3):
     assert DatasetVersion.objects.get(pk=reserved["versionId"]).is_committed is False
 
 
-@needs_examples
 def test_submitting_twice_adopts_the_workflow(world, kube_api):
     pipeline_world(world)
     run = world.start(PIPELINE)
@@ -100,7 +94,6 @@ def test_submitting_twice_adopts_the_workflow(world, kube_api):
     assert run.phase == "RUNNING"
 
 
-@needs_examples
 def test_the_pipeline_example_runs_to_the_end(
     world, sim, s3, published, django_capture_on_commit_callbacks
 ):
@@ -551,7 +544,6 @@ def test_argo_watch_once_reconciles_every_run(world, sim):
     assert out.getvalue() == "k8s: 1 run(s) reconciled\n"
 
 
-@needs_examples
 def test_rerun_of_the_failed_jobs_submits_only_those_and_feeds_them_the_kept_outputs(
     world, sim, kube_api
 ):
