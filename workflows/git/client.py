@@ -135,18 +135,36 @@ LOCAL_REPOSITORIES_OFF = (
 )
 
 
+def local_repository_path(url: str) -> Path | None:
+    """The path on this host that a clone URL names, or None for a remote.
+
+    Git's own rule: a URL without `://` is a host path when it has no colon or a
+    slash comes before the first one; otherwise `[user@]host:path` is an SSH
+    remote (`git@github.com:org/repo.git`). Repository links and
+    `git-checkout@v1` both decide with this, so they agree on what
+    ALLOW_LOCAL_REPOSITORIES covers.
+    """
+    if "://" in url:
+        parts = urlsplit(url)
+        return Path(parts.path) if parts.scheme.lower() == "file" else None
+    colon = url.find(":")
+    if colon != -1 and "/" not in url[:colon]:
+        return None
+    return Path(url)
+
+
 def _local_repository_paths(url: str) -> set[Path]:
     """The host paths a clone URL may read: none for a remote, the path of a `file://` URL.
 
     git ignores a `file://` URL's host and percent-decodes its path, so both
     the raw and the decoded path are returned.
     """
-    if url.startswith("/"):
-        return {Path(url)}
-    if url[:7].lower() == "file://":
-        raw = urlsplit(url).path
-        return {Path(raw), Path(unquote(raw))}
-    return set()
+    path = local_repository_path(url)
+    if path is None:
+        return set()
+    if "://" in url:
+        return {path, Path(unquote(str(path)))}
+    return {path}
 
 
 def server_files_refusal(url: str) -> str | None:

@@ -36,6 +36,7 @@ from workflows.git.client import (
     commit_info,
     git_access,
     is_sha,
+    local_repository_path,
     mirror_fetch,
     remote_head,
     server_files_refusal,
@@ -139,15 +140,11 @@ def clone_url_checked(value: object) -> str:
             )
         if scheme != "file" and not parts.hostname:
             raise InvalidRequest(f"cloneUrl names no host; {_URL_ADVICE}", field="cloneUrl")
-        if scheme == "file":
-            _local_repository_allowed(url)
-        return url
-    if url.startswith("/"):
+    elif not (url.startswith("/") or _SCP_LIKE.match(url)):
+        raise InvalidRequest(f"cloneUrl is not a clone URL; {_URL_ADVICE}", field="cloneUrl")
+    if local_repository_path(url) is not None:
         _local_repository_allowed(url)
-        return url
-    if _SCP_LIKE.match(url):
-        return url
-    raise InvalidRequest(f"cloneUrl is not a clone URL; {_URL_ADVICE}", field="cloneUrl")
+    return url
 
 
 def _local_repository_allowed(url: str) -> None:
