@@ -331,6 +331,11 @@ class RepositoryLink(models.Model):
     )
     last_commit = models.CharField(max_length=64, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
+    branch_heads = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Poll mode: the head last seen of each other branch the specs name.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -553,11 +553,11 @@ class TestPoll:
 
     def test_a_new_commit_is_picked_up_like_a_push(self, repo, polled):
         repo.commit({".gradient/workflows/train.yaml": TRAIN})
-        assert tasks.repository_poll(polled.id) is None  # the first poll records the head
+        assert tasks.repository_poll(polled.id) == []  # the first poll records the head
         assert not Run.objects.exists()
 
         commit = repo.commit({".gradient/workflows/train.yaml": spec("main", "new")}, "New data")
-        trigger_id = tasks.repository_poll(polled.id)
+        (trigger_id,) = tasks.repository_poll(polled.id)
 
         run = Run.objects.select_related("spec").get()
         assert run.spec.text == spec("main", "new")
@@ -582,7 +582,7 @@ class TestPoll:
         repo.commit({".gradient/workflows/train.yaml": TRAIN})
         tasks.repository_poll(polled.id)
 
-        assert tasks.repository_poll(polled.id) is None
+        assert tasks.repository_poll(polled.id) == []
 
         assert Run.objects.count() == 1
         assert PushTrigger.objects.count() == 1
@@ -635,16 +635,47 @@ class TestPoll:
         assert PushTrigger.objects.get().outcome == "started"
         assert Run.objects.count() == 1
 
+    def test_every_branch_a_spec_names_is_watched(self, repo, polled):
+        repo.commit({".gradient/workflows/report.yaml": REPORT})  # for main and release
+        repo.commit({"a.txt": "1"}, branch="release")
+        repo.commit({"b.txt": "1"}, branch="scratch")
+        assert tasks.repository_poll(polled.id) == []  # a branch first seen is only recorded
+
+        release = repo.commit({"a.txt": "2"}, "Release fix", branch="release")
+        repo.commit({"b.txt": "2"}, branch="scratch")  # no spec names it
+        (trigger_id,) = tasks.repository_poll(polled.id)
+
+        run = Run.objects.get()
+        assert (run.trigger["branch"], run.trigger["commit"]) == ("release", release)
+        assert run.trigger["message"] == "Release fix"
+        assert PushTrigger.objects.get().pk == trigger_id
+        assert tasks.repository_poll(polled.id) == []
+        assert Run.objects.count() == 1
+
+    def test_a_release_commit_seen_by_the_webhook_is_not_run_again_by_a_poll(self, repo, polled):
+        repo.commit({".gradient/workflows/report.yaml": REPORT})
+        repo.commit({"a.txt": "1"}, branch="release")
+        tasks.repository_poll(polled.id)
+        commit = repo.commit({"a.txt": "2"}, branch="release")
+        services.push_handle(
+            push=services.Push(
+                project_id=polled.project_id, source="webhook", branch="release", commit=commit
+            )
+        )
+
+        assert tasks.repository_poll(polled.id) == []
+        assert Run.objects.count() == 1
+
     def test_an_unreachable_remote_starts_and_records_nothing(self, polled):
         RepositoryLink.objects.filter(pk=polled.pk).update(clone_url="/nowhere/repo.git")
 
-        assert tasks.repository_poll(polled.id) is None
+        assert tasks.repository_poll(polled.id) == []
         assert nothing_happened()
 
     def test_links_without_poll_are_not_polled(self, repo, linked):
         repo.commit({".gradient/workflows/train.yaml": TRAIN})
 
-        assert tasks.repository_poll(linked[0].id) is None
+        assert tasks.repository_poll(linked[0].id) == []
         linked[0].refresh_from_db()
         assert linked[0].last_commit == ""
 

@@ -244,15 +244,15 @@ def run_git(
     return done.stdout
 
 
-def remote_head(*, url: str, branch: str, access: GitAccess) -> str | None:
-    """The commit the remote's `branch` points at, or None when there is no such branch."""
-    ref = f"refs/heads/{branch}"
-    out = run_git("ls-remote", "--heads", url, ref, access=access, timeout=NETWORK_TIMEOUT_SECONDS)
+def remote_heads(*, url: str, access: GitAccess) -> dict[str, str]:
+    """Every branch of the remote and the commit it points at (one `git ls-remote`)."""
+    out = run_git("ls-remote", "--heads", url, access=access, timeout=NETWORK_TIMEOUT_SECONDS)
+    heads = {}
     for line in out.decode(errors="replace").splitlines():
-        sha, _, name = line.partition("\t")
-        if name == ref and is_sha(sha):
-            return sha
-    return None
+        sha, _, ref = line.partition("\t")
+        if ref.startswith("refs/heads/") and is_sha(sha):
+            heads[ref.removeprefix("refs/heads/")] = sha
+    return heads
 
 
 @contextmanager

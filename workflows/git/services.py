@@ -38,11 +38,11 @@ from workflows.git.client import (
     is_sha,
     local_repository_path,
     mirror_fetch,
-    remote_head,
+    remote_heads,
     server_files_refusal,
     spec_files,
 )
-from workflows.git.specs import SpecCandidate, problem, specs_for_branch
+from workflows.git.specs import SpecCandidate, branches_named, problem, specs_for_branch
 from workflows.models import Project, PushTrigger, RepositoryLink, Workflow
 from workflows.secret_values import SecretUnreadable, decrypt_value, encrypt_value
 from workflows.selectors import secret_values, secrets_resolve
@@ -249,10 +249,10 @@ def repository_link(
         link = RepositoryLink(project=project)
     elif link.clone_url != url:
         # Another repository: nothing cached or seen of the old one applies.
-        link.last_commit, link.last_seen = "", None
+        link.last_commit, link.last_seen, link.branch_heads = "", None, {}
         _remove_mirror_on_commit(project.id)
     elif link.default_branch != default_branch:
-        link.last_commit, link.last_seen = "", None
+        link.last_commit, link.last_seen, link.branch_heads = "", None, {}
     if webhook_secret is not None:
         link.webhook_secret_ciphertext = encrypt_value(webhook_secret)
     link.clone_url = url
@@ -489,7 +489,7 @@ def _trigger_claim(*, link: RepositoryLink, push: Push) -> PushTrigger | None:
     if locked is None:
         return None
     polled = locked.poll or push.source == PushTrigger.Source.POLL
-    if polled and push.branch == locked.default_branch and locked.last_commit == push.commit:
+    if polled and _head_seen(locked, push.branch) == push.commit:
         return None
     fields = {
         "project_id": link.project_id,
@@ -581,42 +581,94 @@ def push_handle(*, push: Push) -> PushTrigger | None:
         trigger.errors = sorted(problems, key=lambda entry: entry["file"] or "")
         trigger.save(update_fields=["outcome", "errors"])
         trigger.runs.set(runs)
-        if push.branch == link.default_branch:
-            RepositoryLink.objects.filter(pk=link.pk).update(
-                last_commit=push.commit, last_seen=timezone.now()
-            )
+        _head_record(link=link, branch=push.branch, commit=push.commit)
     return trigger
 
 
-def repository_poll(*, link: RepositoryLink) -> PushTrigger | None:
-    """Ask the remote for the default branch's head; a commit not seen before is a push.
+def _head_seen(link: RepositoryLink, branch: str) -> str:
+    """The head of `branch` handled or recorded last ("" when never seen)."""
+    if branch == link.default_branch:
+        return link.last_commit
+    return link.branch_heads.get(branch, "")
 
-    The first poll of a link only records the head, as a webhook added to a
-    repository reports the pushes after it and not the commits already there.
+
+def _head_record(*, link: RepositoryLink, branch: str, commit: str, first: bool = False) -> None:
+    """Remember `commit` as the head of `branch` last seen (with `first`: only if none was)."""
+    with transaction.atomic():
+        locked = RepositoryLink.objects.select_for_update().filter(pk=link.pk).first()
+        if locked is None or (first and _head_seen(locked, branch)):
+            return
+        if branch == locked.default_branch:
+            locked.last_commit, locked.last_seen = commit, timezone.now()
+        elif locked.poll:
+            locked.branch_heads = {**locked.branch_heads, branch: commit}
+        else:
+            return
+        locked.save(update_fields=["last_commit", "last_seen", "branch_heads"])
+
+
+def _polled_branches(*, link: RepositoryLink, head: str, access) -> list[str]:
+    """The default branch, then every other branch that a spec at its `head` names."""
+    mirror = mirror_path(link.project_id)
+    try:
+        mirror_fetch(
+            mirror=mirror,
+            url=_usable_url(link),
+            branch=link.default_branch,
+            commit=head,
+            access=access,
+        )
+        files = spec_files(
+            mirror=mirror, commit=head, access=access, max_bytes=settings.SPEC_MAX_BYTES
+        )
+    except GitError as error:
+        # Handling the default branch's push fetches again and records the
+        # failure; until then the branches watched before stay watched.
+        logger.info("polling project %s: specs not read: %s", link.project_id, error)
+        named = set(link.branch_heads)
+    else:
+        named = branches_named(files)
+    return [link.default_branch, *sorted(named - {link.default_branch})]
+
+
+def repository_poll(*, link: RepositoryLink) -> list[PushTrigger]:
+    """Ask the remote for its branches' heads; a commit not seen before on a watched one is a push.
+
+    Watched are the default branch and every branch that the
+    `on.github.branches.only` of a spec on the default branch names, so a
+    spec for `release` runs on pushes to `release` as it would with the
+    webhook. The first poll of a branch only records its head, as a webhook
+    added to a repository reports the pushes after it and not the commits
+    already there.
     """
     try:
         with git_access(token=_token_of(link), scratch=git_root() / ".askpass") as access:
-            head = remote_head(url=_usable_url(link), branch=link.default_branch, access=access)
+            heads = remote_heads(url=_usable_url(link), access=access)
+            default_head = heads.get(link.default_branch)
+            if default_head is None:
+                logger.info(
+                    "polling project %s: the remote has no branch %s",
+                    link.project_id,
+                    link.default_branch,
+                )
+                return []
+            branches = _polled_branches(link=link, head=default_head, access=access)
     except (GitError, SecretUnreadable) as error:
         logger.warning("polling the repository of project %s failed: %s", link.project_id, error)
-        return None
-    if head is None:
-        logger.info(
-            "polling project %s: the remote has no branch %s", link.project_id, link.default_branch
+        return []
+    triggers = []
+    for branch in branches:
+        head = heads.get(branch)
+        seen = _head_seen(link, branch)
+        if head is None or head == seen:
+            continue
+        if not seen:
+            _head_record(link=link, branch=branch, commit=head, first=True)
+            continue
+        push = Push(
+            project_id=link.project_id, source=PushTrigger.Source.POLL, branch=branch, commit=head
         )
-        return None
-    if head == link.last_commit:
-        return None
-    if not link.last_commit:
-        RepositoryLink.objects.filter(pk=link.pk, last_commit="").update(
-            last_commit=head, last_seen=timezone.now()
-        )
-        return None
-    return push_handle(
-        push=Push(
-            project_id=link.project_id,
-            source=PushTrigger.Source.POLL,
-            branch=link.default_branch,
-            commit=head,
-        )
-    )
+        trigger = push_handle(push=push)
+        if trigger is not None:
+            triggers.append(trigger)
+    return triggers
