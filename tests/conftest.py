@@ -1,7 +1,11 @@
+"""Fixtures for the whole suite; tests/skips.py makes every skip a failure."""
+
 import pytest
 import redis
 from django.conf import settings
 from rest_framework.test import APIClient
+
+pytest_plugins = ["tests.skips"]
 
 
 @pytest.fixture(scope="session", autouse=True)
