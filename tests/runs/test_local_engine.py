@@ -20,7 +20,9 @@ from tests.runs.engine_helpers import (
     wait_for_job_phase,
     wait_for_run,
 )
+from tests.spec_docs import blocks_of, dataset_names
 from workflows.models import DatasetVersion
+from workflows.spec import parse_spec
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +91,42 @@ def test_a_failed_branch_skips_what_needs_it_and_the_rest_finishes(world):
     assert broken.message == "exited with code 3"
     assert "about to fail" in job_log(run, "broken")
     assert 'needs "broken"' in run.jobs.get(name="join").message
+
+
+def test_the_runnable_examples_of_the_spec_reference_succeed(world):
+    """docs/spec.md's `yaml run` blocks, with the datasets and secrets they name."""
+    submitted = []
+    for block in blocks_of("yaml run"):
+        spec = parse_spec(block.text).spec
+        for name in dataset_names(spec) - set(
+            world.project.datasets.values_list("name", flat=True)
+        ):
+            world.dataset(name, {"a.txt": b"the cat sat on the mat\n"})
+        for name in spec.secret_names:
+            world.secret(name, "a-secret-value")
+        submitted.append((block, world.submit(block.text, workflow=f"doc-{block.line}")))
+
+    for block, run in submitted:
+        run = wait_for_run(run, timeout=120)
+        assert run.phase == "SUCCEEDED", (block.name, phases(run))
+        assert "a-secret-value" not in "".join(job_log(run, job.name) for job in run.jobs.all())
+
+    (status_block,) = blocks_of("json status")
+    documented = json.loads(status_block.text)
+    (block, run) = next(
+        (block, run)
+        for block, run in submitted
+        if set(documented["status"]["jobs"]) <= set(parse_spec(block.text).spec.job_names)
+    )
+    actual = run_status_document(run)
+    assert documented.keys() <= actual.keys()
+    assert documented["status"].keys() <= actual["status"].keys()
+    for name, job in documented["status"]["jobs"].items():
+        real = actual["status"]["jobs"][name]
+        assert job.keys() <= real.keys()
+        for output, value in job["outputs"].items():
+            assert value.keys() == real["outputs"][output].keys(), block.name
+            assert value.get("value") == real["outputs"][output].get("value"), block.name
 
 
 def test_an_input_and_an_output_may_share_a_name(world):
