@@ -8,7 +8,7 @@ from tests.paths import EXAMPLES
 from workflows.spec import parse_spec, resolve_run_inputs
 
 
-@pytest.mark.parametrize("name", ["pipeline.yaml", "hello.yaml"])
+@pytest.mark.parametrize("name", ["pipeline.yaml", "hello.yaml", "word-count.yaml"])
 def test_examples_are_valid(name):
     result = parse_spec((EXAMPLES / name).read_text())
     assert result.errors == ()

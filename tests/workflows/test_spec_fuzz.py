@@ -61,7 +61,7 @@ on:
 """,
     "jobs:\n  hello:\n    uses: container@v1\n    with:\n      image: bash:5\n",
 ]
-BASE_SPECS += [(EXAMPLES / name).read_text() for name in ("pipeline.yaml", "hello.yaml")]
+BASE_SPECS += [(EXAMPLES / name).read_text() for name in ("pipeline.yaml", "word-count.yaml")]
 
 GARBAGE = st.sampled_from(
     [

@@ -78,7 +78,7 @@ def test_every_property_has_a_description(schema):
 
 
 def test_examples_validate(validator):
-    for name in ("pipeline.yaml", "hello.yaml"):
+    for name in ("pipeline.yaml", "hello.yaml", "word-count.yaml"):
         data = parse_spec((EXAMPLES / name).read_text()).data
         assert list(validator.iter_errors(data)) == [], name
 
