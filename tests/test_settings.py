@@ -22,6 +22,7 @@ print(json.dumps({
     "broker": settings.CELERY_BROKER_URL,
     "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "allow_local_repositories": settings.ALLOW_LOCAL_REPOSITORIES,
+    "static_root": str(settings.STATIC_ROOT),
 }))
 """
 
@@ -39,6 +40,7 @@ def read_settings(data_dir, **env):
             "ALLOWED_HOSTS",
             "PORT",
             "ALLOW_LOCAL_REPOSITORIES",
+            "STATIC_ROOT",
         }
     }
     clean.update(GRADIENT_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="gradient.settings", **env)
@@ -63,6 +65,14 @@ def test_defaults_need_nothing_running(tmp_path):
     assert values["channel_layer"] == "channels.layers.InMemoryChannelLayer"
     assert values["debug"] is False
     assert values["port"] == 8000
+    assert values["static_root"] == str(tmp_path / "staticfiles")
+
+
+def test_the_image_collects_static_files_outside_the_data_folder(tmp_path):
+    values = read_settings(tmp_path / "data", STATIC_ROOT=str(tmp_path / "static"))
+
+    assert values["static_root"] == str(tmp_path / "static")
+    assert (tmp_path / "static").is_dir()
 
 
 def test_secret_key_is_generated_once_kept_private_and_reused(tmp_path):
