@@ -14,10 +14,12 @@ FROM python:3.11-slim-bookworm
 # What the local engine runs jobs with (the Makefile's SYSTEM_PACKAGES, which
 # tests/test_packaging.py keeps in step): git for repository links and
 # git-checkout@v1, bubblewrap for the sandbox, podman and its helpers for job
-# images (docs/operations.md says what the worker's container needs for them).
+# images, with fuse-overlayfs for podman's storage inside a container
+# (docs/operations.md says what the worker's container needs for them).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         ca-certificates git bubblewrap podman runc slirp4netns uidmap busybox-static bash-static \
+        fuse-overlayfs \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
