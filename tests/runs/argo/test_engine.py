@@ -616,3 +616,29 @@ def test_a_secret_through_a_string_output_is_masked_but_reaches_the_reader(world
     assert "S3cr3t-Value-123" not in json.dumps(document)
     read_node = _node(sim, run, "read")
     assert {"name": "copy", "value": "x-S3cr3t-Value-123-y"} in read_node["inputs"]["parameters"]
+
+
+def test_an_input_and_an_output_of_one_name_pass_their_values_along(world, sim):
+    spec = """
+jobs:
+  first:
+    uses: script@v1
+    with: {image: bash:5, script: echo one > /outputs/note}
+    outputs:
+      note: {type: string}
+  second:
+    needs: [first]
+    inputs:
+      note: first.outputs.note
+    outputs:
+      note: {type: string}
+    uses: script@v1
+    with: {image: bash:5, script: cat /inputs/note > /outputs/note}
+"""
+    sim.behaviors = {"second": Behavior(parameters={"note": "one, read and written again"})}
+
+    run = drive(world.start(spec), sim)
+
+    assert phases(run) == {"first": "SUCCEEDED", "second": "SUCCEEDED"}
+    status = run_status_document(run)["status"]["jobs"]
+    assert status["second"]["outputs"]["note"] == {"value": "one, read and written again"}
