@@ -78,7 +78,7 @@ def run_summary(run: Run) -> dict:
 
 
 def run_status_document(run: Run, jobs: list[JobRun] | None = None) -> dict:
-    """SPEC.md's status document of a run (with our additions); secret values never appear."""
+    """A run's status document, as docs/spec.md shows it; secret values never appear."""
     if jobs is None:
         jobs = list(run.jobs.all())
     return {
