@@ -134,7 +134,7 @@ class TestStoredLinkRefused:
         b_link.poll = True
         b_link.save()
 
-        assert services.repository_poll(link=b_link) is None
+        assert services.repository_poll(link=b_link) == []
 
         b_link.refresh_from_db()
         assert b_link.last_commit == "0" * 40
