@@ -3,11 +3,15 @@
 `errors` is present only for problems in a document the client sent (a spec
 or a run's inputs): each is a SpecError dict with the document it is about.
 Domain exceptions from the services (`InvalidRequest`, `SubmissionError`) are
-turned into answers here, so views can call a service and let it raise.
+turned into answers here, so views can call a service and let it raise. An
+exception nothing expected (a bug) is logged with its traceback and answered
+with a JSON 500 that names no detail of it: an API client never gets
+Django's HTML error page.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -18,6 +22,8 @@ from rest_framework.views import exception_handler, set_rollback
 
 from runs.services import REQUEST, SubmissionError
 from workflows.services import InvalidRequest
+
+logger = logging.getLogger(__name__)
 
 # How many document errors the one-line `detail` spells out; `errors` has them all.
 DETAIL_ERRORS = 3
@@ -94,7 +100,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.ParseError(_parse_error_detail(exc))
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        view = context.get("view")
+        logger.error("unexpected error in %s", type(view).__name__, exc_info=exc)
+        return _answer(
+            {"detail": "internal server error; the server log has the details"},
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     if isinstance(exc, exceptions.ValidationError):
         lines = _flatten(exc.detail)
         response.data = {"detail": "; ".join(lines) or "the request is not valid"}
