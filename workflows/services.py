@@ -174,12 +174,21 @@ def membership_remove(*, membership: Membership) -> None:
     membership.delete()
 
 
+def _has_control_characters(text: str) -> bool:
+    """C0 and C1 controls (NUL, CR, LF, tab, ESC…): PostgreSQL text refuses NUL; pages hide them."""
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
 def _checked_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidRequest(f"a {what} needs a name", field="name")
     name = name.strip()
     if len(name) > 200:
         raise InvalidRequest(f"a {what} name has at most 200 characters", field="name")
+    if _has_control_characters(name):
+        raise InvalidRequest(
+            f"a {what} name cannot hold control characters (NUL, CR, LF, tab…)", field="name"
+        )
     return name
 
 
@@ -425,7 +434,7 @@ def _safe_relative(name: str) -> PurePosixPath:
     if len(name) > UPLOAD_PATH_MAX_CHARS:
         raise _bad_upload_path(name, f"a path has at most {UPLOAD_PATH_MAX_CHARS} characters")
     for part in parts:
-        if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in part):
+        if _has_control_characters(part):
             raise _bad_upload_path(name, "a file name cannot hold control characters (CR, LF…)")
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in part):
             raise _bad_upload_path(name, "a file name must be valid Unicode")
