@@ -6,19 +6,12 @@ import pytest
 from django.test import Client
 
 from runs.models import Run
-from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
 from workflows.services import api_key_create
 
 SPEC = "jobs:\n  hello:\n    uses: container@v1\n    with: {image: bash:5, args: [echo, hi]}\n"
 OTHER_SPEC = SPEC.replace("hi]", "ho]")
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def workflow(team):
-    ClusterFactory(team=team, handle="local")
-    return WorkflowFactory(project=ProjectFactory(team=team))
 
 
 @pytest.fixture(autouse=True)
