@@ -38,7 +38,7 @@ from workflows.selectors import (
     secrets_resolve,
 )
 from workflows.services import spec_store
-from workflows.spec import SpecError, parse_spec, resolve_run_inputs
+from workflows.spec import SpecError, parse_spec, resolve_run_inputs, utf8_size
 from workflows.spec import WorkflowSpec as SpecModel
 from workflows.spec.locate import errors_at
 
@@ -80,7 +80,7 @@ def spec_text_checked(text: object) -> str:
     """The spec text, refused when it is not text or larger than SPEC_MAX_BYTES."""
     if not isinstance(text, str):
         raise _single_error("", "the spec must be YAML text")
-    if len(text.encode()) > settings.SPEC_MAX_BYTES:
+    if utf8_size(text) > settings.SPEC_MAX_BYTES:
         raise _single_error(
             "",
             f"the spec is larger than {settings.SPEC_MAX_BYTES // 1024} KiB; split it into "
