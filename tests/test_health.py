@@ -76,7 +76,9 @@ def test_healthz_is_200_at_the_first_request_once_a_restarted_redis_is_back(
     server = start_private_redis(redis_dir, persistent=False)
     # The health check and the worker both on this Redis, through a Celery app
     # whose broker connections are pooled, as the web server's are.
-    monkeypatch.setattr("gradient.celery.app", Celery("health-test", broker=server.url))
+    monkeypatch.setattr(
+        "gradient.celery.app", Celery("health-test", broker=server.url, set_as_current=False)
+    )
     settings.REDIS_URL = server.url
     try:
         with celery_worker(log_path=tmp_path / "worker.log", REDIS_URL=server.url) as worker:
@@ -101,7 +103,7 @@ def _wait_until_a_fresh_connection_reaches(hostname: str, url: str) -> None:
     """The worker is back on the restarted Redis, as a new client sees it."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        fresh = Celery("health-test-probe", broker=url)
+        fresh = Celery("health-test-probe", broker=url, set_as_current=False)
         try:
             if fresh.control.ping(destination=[hostname], timeout=0.5):
                 return
