@@ -74,10 +74,27 @@ class Run(models.Model):
     engine_state = models.JSONField(
         default=dict, blank=True, help_text="What the engine keeps about the run (Argo name, uid)."
     )
+    idempotency_key = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The submission's Idempotency-Key header: a retry with it answers this run.",
+    )
+    request_fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="SHA-256 of what was submitted with the key; another request may not reuse it.",
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workflow", "number"], name="run_number_unique")
+            models.UniqueConstraint(fields=["workflow", "number"], name="run_number_unique"),
+            models.UniqueConstraint(
+                fields=["workflow", "created_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_idempotency_key_unique",
+            ),
         ]
         indexes = [
             models.Index(fields=["workflow", "-number"]),

@@ -4,10 +4,17 @@
 surface, the dashboard, git triggers, manage.py run_spec). It either creates
 the run with all its jobs PENDING and queues it on commit, or raises
 `SubmissionError` with the validator's error shape and writes nothing.
+
+A submission may carry an idempotency key (the `Idempotency-Key` header):
+the key is stored with the run, and the same user sending the same request
+to the same workflow with it again gets that run back instead of a second
+one, so a client can retry after a lost answer. The same key with a
+different request is refused (422).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -31,7 +38,7 @@ from workflows.selectors import (
     secrets_resolve,
 )
 from workflows.services import spec_store
-from workflows.spec import SpecError, parse_spec, resolve_run_inputs
+from workflows.spec import SpecError, parse_spec, resolve_run_inputs, utf8_size
 from workflows.spec import WorkflowSpec as SpecModel
 from workflows.spec.locate import errors_at
 
@@ -73,7 +80,7 @@ def spec_text_checked(text: object) -> str:
     """The spec text, refused when it is not text or larger than SPEC_MAX_BYTES."""
     if not isinstance(text, str):
         raise _single_error("", "the spec must be YAML text")
-    if len(text.encode()) > settings.SPEC_MAX_BYTES:
+    if utf8_size(text) > settings.SPEC_MAX_BYTES:
         raise _single_error(
             "",
             f"the spec is larger than {settings.SPEC_MAX_BYTES // 1024} KiB; split it into "
@@ -304,6 +311,43 @@ def run_prepare(
     )
 
 
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True)
+class _KeyedRequest:
+    """A submission under an idempotency key, and a digest of what it asked for."""
+
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, **request: object) -> _KeyedRequest:
+        canonical = json.dumps(request, sort_keys=True, default=str, ensure_ascii=True)
+        return cls(key, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def _earlier_submission(*, workflow: Workflow, user, keyed: _KeyedRequest) -> Run | None:
+    """The run this key already made for this user and workflow; refused for another request."""
+    key = keyed.key
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable()):
+        raise _single_error(
+            "Idempotency-Key",
+            f"the Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+            document=REQUEST,
+        )
+    earlier = Run.objects.filter(workflow=workflow, created_by=user, idempotency_key=key).first()
+    if earlier is not None and earlier.request_fingerprint != keyed.fingerprint:
+        raise _single_error(
+            "Idempotency-Key",
+            f'the Idempotency-Key "{key}" was already used for run {earlier.number} of this '
+            "workflow with a different request; send a new key for a new run",
+            status=422,
+            document=REQUEST,
+        )
+    return earlier
+
+
 def run_submit(
     *,
     workflow: Workflow,
@@ -316,6 +360,7 @@ def run_submit(
     trigger: dict | None = None,
     make_default: bool = False,
     reuse: dict[str, JobRun] | None = None,
+    idempotency_key: str | None = None,
 ) -> Run:
     """Validate and create a run with its jobs PENDING, queued when the transaction commits.
 
@@ -323,7 +368,16 @@ def run_submit(
     `rerun_of` that succeeded there: the new run starts with them SUCCEEDED
     and their outputs, and with `rerun_of`'s pinned inputs, so what they
     produced still matches what the jobs after them will read.
+    `idempotency_key`: the run this key made earlier is answered instead.
     """
+    keyed = None
+    if idempotency_key is not None:
+        keyed = _KeyedRequest.of(
+            idempotency_key, spec=spec_text, inputs=inputs, cluster=cluster_id, default=make_default
+        )
+        earlier = _earlier_submission(workflow=workflow, user=user, keyed=keyed)
+        if earlier is not None:
+            return earlier
     if spec_text is None:
         if workflow.default_spec is None:
             raise _single_error(
@@ -339,6 +393,10 @@ def run_submit(
     with transaction.atomic():
         stored_spec = spec_store(text=prepared.spec_text, parsed=prepared.spec.to_json())
         Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
+        # Under the workflow's lock: of two retries at once, the second finds the first's run.
+        earlier = _earlier_submission(workflow=workflow, user=user, keyed=keyed) if keyed else None
+        if earlier is not None:
+            return earlier
         number = (Run.objects.filter(workflow=workflow).aggregate(n=Max("number"))["n"] or 0) + 1
         run = Run.objects.create(
             workflow=workflow,
@@ -351,6 +409,8 @@ def run_submit(
             reason=reason,
             rerun_of=rerun_of,
             trigger=trigger or {},
+            idempotency_key=keyed.key if keyed else "",
+            request_fingerprint=keyed.fingerprint if keyed else "",
         )
         reuse = reuse or {}
         jobs = JobRun.objects.bulk_create(

@@ -42,7 +42,7 @@ from workflows.registries import (
     registry_username_checked,
 )
 from workflows.secret_values import encrypt_value
-from workflows.spec import SpecError, SpecResult, parse_spec
+from workflows.spec import SpecError, SpecResult, parse_spec, utf8_size
 
 API_KEY_PREFIX = "gw_"
 
@@ -550,11 +550,12 @@ class SpecRejected(InvalidRequest):
         self.document = "spec"
 
 
-def spec_checked(text: str) -> SpecResult:
-    """The validator's verdict on a spec text; SpecRejected (413) when it is too large to read."""
-    if not isinstance(text, str):
+def spec_checked(text: str | bytes) -> SpecResult:
+    """The validator's verdict on a spec text (bytes: UTF-8 that may not decode);
+    SpecRejected (413) when it is too large to read."""
+    if not isinstance(text, str | bytes):
         raise SpecRejected("the spec must be YAML text")
-    if len(text.encode()) > settings.SPEC_MAX_BYTES:
+    if utf8_size(text) > settings.SPEC_MAX_BYTES:
         raise SpecRejected(
             f"the spec is larger than {settings.SPEC_MAX_BYTES // 1024} KiB; split it into "
             "several workflows",

@@ -194,6 +194,7 @@ def workflow_runs(request: HttpRequest, user, workflow_id: str) -> HttpResponse:
         cluster_id=str(cluster_id) if cluster_id is not None else None,
         user=user,
         make_default=bool(body.get("markDefault")),
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return JsonResponse(run_status_document(run), status=201)
 

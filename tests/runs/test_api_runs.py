@@ -4,11 +4,8 @@ import pytest
 
 from runs.models import JobRun, Run, RunPhase
 from tests.factories import (
-    ClusterFactory,
     JobRunFactory,
-    ProjectFactory,
     RunFactory,
-    WorkflowFactory,
 )
 from workflows.models import WorkflowSpec
 from workflows.services import spec_store
@@ -35,12 +32,6 @@ jobs:
       args: ["echo", "first"]
 """
 OTHER_SPEC = SPEC.replace('"first"]', '"one"]')
-
-
-@pytest.fixture
-def workflow(team):
-    ClusterFactory(team=team, handle="local")
-    return WorkflowFactory(project=ProjectFactory(team=team))
 
 
 @pytest.fixture(autouse=True)
