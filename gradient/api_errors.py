@@ -140,9 +140,14 @@ def _parse_error_detail(exc: exceptions.ParseError) -> str:
     return detail
 
 
-logger = logging.getLogger(__name__)
-
 JSON_ERROR_PREFIXES = ("/api/", "/gradient/")
+
+
+def _no_such_url(request: HttpRequest) -> str:
+    detail = f"{request.method} {request.path}: there is no such URL in this API"
+    if request.path.startswith("/api/"):
+        detail += "; /api/docs/ lists its endpoints"
+    return detail
 
 
 def _json_error(request: HttpRequest, detail: str, status_code: int) -> JsonResponse:
@@ -168,7 +173,7 @@ def _detail_of(request: HttpRequest, response: HttpResponse) -> str:
             return body["detail"]
     code = response.status_code
     if code == 404:
-        return f"{request.method} {request.path}: there is no such URL in this API"
+        return _no_such_url(request)
     if code == 405:
         allowed = response.get("Allow")
         use = f"; use {allowed}" if allowed else ""
@@ -201,9 +206,7 @@ class JsonErrorsMiddleware:
         if not request.path.startswith(JSON_ERROR_PREFIXES):
             return None
         if isinstance(exception, Http404):
-            return _json_error(
-                request, f"{request.method} {request.path}: there is no such URL in this API", 404
-            )
+            return _json_error(request, _no_such_url(request), 404)
         if isinstance(exception, PermissionDenied):
             return _json_error(request, "you may not do this", 403)
         if isinstance(exception, RequestDataTooBig):

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gradient import views
@@ -16,6 +16,4 @@ urlpatterns = [
     path("gradient/", include("gradient.cli_api.urls")),
     path("", include("dashboard.urls")),
     path("", include("workflows.git.urls")),
-    # Last, so that every API route above (the git link's too) wins over it.
-    re_path(r"^api/(?P<path>.*)$", views.api_not_found),
 ]

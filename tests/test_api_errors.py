@@ -30,7 +30,9 @@ def test_an_unknown_url_is_a_json_404(client, url):
     answer = client.get(url)
 
     assert answer.status_code == 404
-    assert json_detail(answer) == f"GET {url}: there is no such URL in this API"
+    assert json_detail(answer) == (
+        f"GET {url}: there is no such URL in this API; /api/docs/ lists its endpoints"
+    )
 
 
 @pytest.mark.parametrize(
