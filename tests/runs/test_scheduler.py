@@ -42,7 +42,7 @@ def run():
 @pytest.fixture
 def queued(monkeypatch):
     ids = []
-    monkeypatch.setattr(scheduler, "_enqueue", ids.extend)
+    monkeypatch.setattr("runs.queue.jobs_execute", ids.extend)
     return ids
 
 
@@ -73,7 +73,7 @@ def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel
         job_transition(job_id=job_id, to=JobPhase.SUCCEEDED)
     first = run.jobs.get(name="first")
     job_transition(job_id=first.pk, to=JobPhase.RUNNING)
-    scheduler.run_cancel_now(run.pk)
+    scheduler.run_cancel_now(run)
     assert run.jobs.get(name="second").phase == JobPhase.CANCELED
 
     job_transition(job_id=first.pk, to=JobPhase.SUCCEEDED)

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from tests.processes import celery_worker
-from tests.runs.engine_helpers import make_world, wait_for_job_phase, wait_for_run
+from tests.runs.engine_helpers import job_log, make_world, wait_for_job_phase, wait_for_run
 
 pytestmark = [
     pytest.mark.integration,
@@ -58,3 +58,7 @@ def test_a_job_whose_worker_is_killed_is_retried_by_another(transactional_db, tm
     work = run.jobs.get(name="work")
     assert (run.phase, work.phase, work.attempt) == ("SUCCEEDED", "SUCCEEDED", 2)
     assert "the worker running attempt 1 was lost" in work.attempts[0]["message"]
+    log = job_log(run, "work").splitlines()
+    retried = log.index("attempt 1 was lost: no heartbeat for 3 s; retrying, attempt 2 of 2")
+    # The line opens attempt 2's part of the log: the intro of each attempt comes right after.
+    assert log[retried + 1] == log[0]

@@ -1,0 +1,60 @@
+"""The one place that hands work to the Celery workers.
+
+Queuing is an effect of committed state, never the state itself: each
+function here sends its message when the current transaction commits (at
+once outside one), so a worker never sees a row that is not there yet. A
+message that cannot be sent (the broker is down, say) is logged and dropped,
+never raised to the caller: the database already says what must run. A
+message sent twice is harmless, since every task claims its row with a
+conditional update before doing anything.
+
+Tasks are sent by name, so the engines that queue work never import the task
+module that calls them (runs.tasks imports the engines).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from celery import current_app
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+RUN_START = "runs.tasks.run_start"
+RUN_CANCEL = "runs.tasks.run_cancel"
+JOB_EXECUTE = "runs.tasks.job_execute"
+TASK_NAMES = (RUN_START, RUN_CANCEL, JOB_EXECUTE)
+
+
+def _send(task: str, object_ids: list[int | None]) -> None:
+    for object_id in object_ids:
+        try:
+            current_app.send_task(task, args=() if object_id is None else (object_id,))
+        except Exception:
+            # Any failure to publish (broker down, connection reset) leaves the
+            # committed state as it is, for the reconciler to act on; the rest
+            # of the batch would most likely fail the same way, each after the
+            # publish retries, so it is not tried.
+            logger.warning(
+                "could not queue %s for %s; the reconciler will", task, object_ids, exc_info=True
+            )
+            return
+
+
+def _on_commit(task: str, object_ids: list[int | None]) -> None:
+    if object_ids:
+        transaction.on_commit(lambda: _send(task, object_ids))
+
+
+def run_start(run_id: int) -> None:
+    _on_commit(RUN_START, [run_id])
+
+
+def run_cancel(run_id: int) -> None:
+    _on_commit(RUN_CANCEL, [run_id])
+
+
+def jobs_execute(job_ids: Iterable[int]) -> None:
+    _on_commit(JOB_EXECUTE, list(job_ids))
