@@ -4,9 +4,10 @@ Queuing is an effect of committed state, never the state itself: each
 function here sends its message when the current transaction commits (at
 once outside one), so a worker never sees a row that is not there yet. A
 message that cannot be sent (the broker is down, say) is logged and dropped,
-never raised to the caller: the database already says what must run. A
-message sent twice is harmless, since every task claims its row with a
-conditional update before doing anything.
+never raised to the caller: the database already says what must run, and the
+reconciler (runs.engine.reconciler, every RECONCILE_SECONDS and at worker
+start) queues it again. A message sent twice is harmless, since every task
+claims its row with a conditional update before doing anything.
 
 Tasks are sent by name, so the engines that queue work never import the task
 module that calls them (runs.tasks imports the engines).
@@ -19,13 +20,15 @@ from collections.abc import Iterable
 
 from celery import current_app
 from django.db import transaction
+from kombu.exceptions import ChannelError
 
 logger = logging.getLogger(__name__)
 
 RUN_START = "runs.tasks.run_start"
 RUN_CANCEL = "runs.tasks.run_cancel"
 JOB_EXECUTE = "runs.tasks.job_execute"
-TASK_NAMES = (RUN_START, RUN_CANCEL, JOB_EXECUTE)
+RECONCILE = "runs.tasks.runs_reconcile"
+TASK_NAMES = (RUN_START, RUN_CANCEL, JOB_EXECUTE, RECONCILE)
 
 
 def _send(task: str, object_ids: list[int | None]) -> None:
@@ -58,3 +61,23 @@ def run_cancel(run_id: int) -> None:
 
 def jobs_execute(job_ids: Iterable[int]) -> None:
     _on_commit(JOB_EXECUTE, list(job_ids))
+
+
+def reconcile() -> None:
+    _on_commit(RECONCILE, [None])
+
+
+def waiting_messages() -> int | None:
+    """How many messages wait in the default queue; None when the broker cannot say."""
+    queue = current_app.conf.task_default_queue
+    try:
+        with current_app.connection_for_read() as connection:
+            # One try: a broker that is down has nothing to say, and nothing can be sent.
+            connection.ensure_connection(max_retries=1)
+            return connection.default_channel.queue_declare(queue=queue, passive=True)[1]
+    except ChannelError:
+        # Redis keeps no key for an empty queue, so asking for it passively fails.
+        return 0
+    except Exception:
+        logger.warning("cannot count the messages waiting in queue %s", queue, exc_info=True)
+        return None

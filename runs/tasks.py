@@ -6,7 +6,7 @@ import this module back.
 
 from celery import shared_task
 
-from runs.engine import engine_for
+from runs.engine import engine_for, reconciler
 from runs.engine.local import executor
 from runs.models import Run
 
@@ -33,5 +33,5 @@ def run_cancel(run_id: int) -> None:
 
 
 @shared_task
-def jobs_recover_lost() -> int:
-    return executor.jobs_recover_lost()
+def runs_reconcile() -> dict:
+    return reconciler.reconcile().as_dict()
