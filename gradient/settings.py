@@ -211,7 +211,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # will start (runs.engine.reconciler); a lost message costs at most this long.
 RECONCILE_SECONDS = float(os.environ.get("RECONCILE_SECONDS", "10"))
 CELERY_BEAT_SCHEDULE = {
-    "reconcile-runs": {"task": "runs.tasks.runs_reconcile", "schedule": RECONCILE_SECONDS},
+    "reconcile-runs": {
+        "task": "runs.tasks.runs_reconcile",
+        "schedule": RECONCILE_SECONDS,
+        # A pass that waited longer than a period behind busy workers is dropped:
+        # the next one is on its way, and passes must not pile up.
+        "options": {"expires": RECONCILE_SECONDS},
+    },
     "poll-git-repositories": {
         "task": "workflows.git.tasks.repositories_poll",
         "schedule": float(os.environ.get("GIT_POLL_SECONDS", "60")),
