@@ -221,8 +221,9 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
         to, message = JobPhase.CANCELED, outcome.message
     elif retry:
         to = JobPhase.PENDING
-        message = f"{_why_retried(job_run, outcome)}; retrying, " + (
-            f"attempt {job_run.attempt + 1} of {job.retries + 1}"
+        message = (
+            f"{_why_retried(job_run, outcome)}; "
+            f"retrying, attempt {job_run.attempt + 1} of {job.retries + 1}"
         )
     else:
         to, message = JobPhase.FAILED, outcome.message
