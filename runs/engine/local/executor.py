@@ -284,9 +284,6 @@ def job_execute(job_id: int) -> None:
     run = job_run.run
     job = spec_model(run).job(job_run.name)
     writer = LogWriter(job_run)
-    if job_run.attempt > 1 and job_run.message:
-        # The retry's reason, as the previous attempt's settling wrote it.
-        writer.line(job_run.message)
     workspace: Workspace | None = None
     try:
         secrets = (
@@ -297,6 +294,9 @@ def job_execute(job_id: int) -> None:
         # Every secret of the run, not only this job's: a secret another job
         # wrote to a string output this job reads must not show in its log.
         writer.mask_values([*secrets.values(), *run_secret_values(run)])
+        if job_run.attempt > 1 and job_run.message:
+            # Why the attempt before ended, as its settling wrote it (masked like the rest).
+            writer.line(job_run.message)
         writer.line(_intro(job))
         producers = {i.source.job for i in job.inputs.values() if i.source.kind == "job"}
         upstream = {j.name: j for j in run.jobs.filter(name__in=producers)} if producers else {}
