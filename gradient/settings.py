@@ -209,8 +209,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The reconciler queues again what the database says must run and no message
+# will start (runs.engine.reconciler); a lost message costs at most this long.
+RECONCILE_SECONDS = float(os.environ.get("RECONCILE_SECONDS", "10"))
 CELERY_BEAT_SCHEDULE = {
-    "recover-lost-jobs": {"task": "runs.tasks.jobs_recover_lost", "schedule": 10.0},
+    "reconcile-runs": {
+        "task": "runs.tasks.runs_reconcile",
+        "schedule": RECONCILE_SECONDS,
+        # A pass that waited longer than a period behind busy workers is dropped:
+        # the next one is on its way, and passes must not pile up.
+        "options": {"expires": RECONCILE_SECONDS},
+    },
     "poll-git-repositories": {
         "task": "workflows.git.tasks.repositories_poll",
         "schedule": float(os.environ.get("GIT_POLL_SECONDS", "60")),

@@ -99,6 +99,12 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["workflow", "-number"]),
             models.Index(fields=["workflow", "phase", "-number"]),
+            # The reconciler reads the runs that have not ended every few seconds.
+            models.Index(
+                fields=["created"],
+                name="run_open_idx",
+                condition=models.Q(phase__in=["PENDING", "RUNNING"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -138,6 +144,14 @@ class JobRun(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["run", "name"], name="job_name_unique_in_run")
+        ]
+        indexes = [
+            # Lost-job recovery looks for running jobs with an old heartbeat every few seconds.
+            models.Index(
+                fields=["heartbeat"],
+                name="job_running_heartbeat_idx",
+                condition=models.Q(phase="RUNNING"),
+            ),
         ]
         ordering = ["run", "position"]
 

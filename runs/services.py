@@ -23,11 +23,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from runs import queue
+from runs.engine import engine_for
 from runs.logs import LogWriter
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
-from workflows.clusters import InstanceTypeError, cluster_shapes, instance_type_problems
+from workflows.clusters import InstanceTypeError
 from workflows.models import Cluster, Workflow
 from workflows.selectors import (
     DatasetRefError,
@@ -233,41 +235,16 @@ def _check_registries(
         raise SubmissionError(errors_at(spec_text, problems))
 
 
-def _check_local_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
-    """On a local cluster that defines instance types, refuse a type it does not have.
-
-    A local cluster that defines none runs every job unlimited, whatever
-    type the spec names, as Gradient specs written for other clusters expect.
-    """
-    if not cluster.instance_types and not cluster.default_instance_type:
-        return
+def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
+    """Refuse what the cluster's engine cannot run (an instance type it does not have)."""
     try:
-        shapes = cluster_shapes(cluster)
+        problems = engine_for(cluster).check(spec, cluster)
     except InstanceTypeError as error:
         message = f'cluster "{cluster.handle}" cannot be used: {error}; ask its owner to fix it'
         raise _single_error("clusterId", message, document=REQUEST) from None
-    problems = instance_type_problems(
-        spec, spec.jobs, shapes.instance_types, shapes.default_instance_type
-    )
     if problems:
         located = [(path, message, None) for path, message in problems]
         raise SubmissionError(errors_at(spec_text, located))
-
-
-def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
-    """Refuse what the cluster cannot run (an unknown instance type)."""
-    if cluster.kind != Cluster.Kind.ARGO:
-        _check_local_fit(cluster=cluster, spec_text=spec_text, spec=spec)
-        return
-    from runs.engine.argo.compiler import compile_workflow
-    from runs.engine.argo.engine import cluster_config
-    from runs.engine.argo.manifest import CompileError
-
-    try:
-        compile_workflow(spec, cluster_config(cluster))
-    except CompileError as error:
-        problems = [(path, message, None) for path, message in error.problems]
-        raise SubmissionError(errors_at(spec_text, problems)) from None
 
 
 def _cluster(
@@ -425,7 +402,9 @@ def run_submit(
         if make_default or workflow.default_spec_id is None:
             Workflow.objects.filter(pk=workflow.pk).update(default_spec=stored_spec)
             workflow.default_spec = stored_spec
-        transaction.on_commit(lambda: _enqueue_start(run.id))
+        # A broker that cannot take the message now does not undo the run:
+        # it is committed PENDING, and the reconciler starts it.
+        queue.run_start(run.id)
     return run
 
 
@@ -439,12 +418,6 @@ def _supplied_inputs(inputs: str | dict | None) -> dict:
         if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
             return data["inputs"]
     return {}
-
-
-def _enqueue_start(run_id: int) -> None:
-    from runs.tasks import run_start
-
-    run_start.delay(run_id)
 
 
 RERUN_SPECS = ("same", "default", "failed")
@@ -536,11 +509,5 @@ def run_request_cancel(*, run: Run) -> bool:
         return False
     Run.objects.filter(pk=run.pk).update(cancel_requested=True)
     run.cancel_requested = True
-    transaction.on_commit(lambda: _enqueue_cancel(run.id))
+    queue.run_cancel(run.id)
     return True
-
-
-def _enqueue_cancel(run_id: int) -> None:
-    from runs.tasks import run_cancel
-
-    run_cancel.delay(run_id)

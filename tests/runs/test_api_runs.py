@@ -38,8 +38,8 @@ OTHER_SPEC = SPEC.replace('"first"]', '"one"]')
 def enqueued(monkeypatch):
     """Runs the API queues; no broker message leaves the tests."""
     queued = {"start": [], "cancel": []}
-    monkeypatch.setattr("runs.services._enqueue_start", queued["start"].append)
-    monkeypatch.setattr("runs.services._enqueue_cancel", queued["cancel"].append)
+    monkeypatch.setattr("runs.queue.run_start", queued["start"].append)
+    monkeypatch.setattr("runs.queue.run_cancel", queued["cancel"].append)
     return queued
 
 

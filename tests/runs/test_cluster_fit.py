@@ -18,7 +18,7 @@ jobs:
 
 @pytest.fixture
 def workflow(team, monkeypatch):
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
     return WorkflowFactory(project=ProjectFactory(team=team))
 
 

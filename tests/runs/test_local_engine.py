@@ -275,7 +275,13 @@ def test_retries_run_the_job_again_and_record_every_attempt(world):
     assert (run.phase, flaky.phase, flaky.attempt) == ("FAILED", "FAILED", 3)
     assert [a["attempt"] for a in flaky.attempts] == [1, 2, 3]
     assert all(a["exitCode"] == 7 for a in flaky.attempts)
-    assert job_log(run, "flaky").count("trying") == 3
+    log = job_log(run, "flaky").splitlines()
+    assert log.count("trying") == 3
+    # Each retried attempt's log starts by saying why the one before it ended.
+    second, third = (index for index, line in enumerate(log) if "retrying" in line)
+    assert log[second] == "attempt 1 failed (exited with code 7); retrying, attempt 2 of 3"
+    assert log[third] == "attempt 2 failed (exited with code 7); retrying, attempt 3 of 3"
+    assert log[second - 1] == log[third - 1] == "exited with code 7"
 
 
 def test_git_checkout_clones_a_local_repository_at_a_commit(world, tmp_path):

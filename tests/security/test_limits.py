@@ -38,7 +38,7 @@ def workflow(team):
 
 @pytest.fixture(autouse=True)
 def _runs_not_started(monkeypatch):
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
 
 
 @pytest.mark.django_db

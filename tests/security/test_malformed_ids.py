@@ -23,7 +23,7 @@ HUGE = "9" * 25
 
 @pytest.fixture(autouse=True)
 def _runs_not_started(monkeypatch):
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def _private_data_dir(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _runs_not_started(monkeypatch):
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def _private_data_dir(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _handled_at_once(monkeypatch):
     """Runs are only created; a queued push is handled at once, as a worker would."""
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
     monkeypatch.setattr(
         "workflows.git.services._enqueue_push", lambda push: tasks.push_handle(push.as_dict())
     )

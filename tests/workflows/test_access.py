@@ -83,8 +83,8 @@ class Outcome:
 
 @pytest.fixture
 def scene(team, owner, member, outsider, monkeypatch) -> Scene:
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
-    monkeypatch.setattr("runs.services._enqueue_cancel", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_cancel", lambda run_id: None)
     # A second owner, so that the owner may leave (the last one may not).
     MembershipFactory(team=team, role="owner")
     ClusterFactory(team=team, handle="local")

@@ -59,7 +59,7 @@ def _private_git_dir(settings, tmp_path):
 def started(monkeypatch) -> list[int]:
     """Runs are only created (PENDING); ids of those queued to start."""
     queued: list[int] = []
-    monkeypatch.setattr("runs.services._enqueue_start", queued.append)
+    monkeypatch.setattr("runs.queue.run_start", queued.append)
     return queued
 
 

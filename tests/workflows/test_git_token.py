@@ -67,7 +67,7 @@ def _private_git_dir(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _runs_only_created(monkeypatch):
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
 
 
 @pytest.fixture

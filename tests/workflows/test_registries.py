@@ -103,7 +103,7 @@ class TestSubmission:
 
     @pytest.fixture(autouse=True)
     def _no_queue(self, monkeypatch):
-        monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+        monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
 
     def test_an_unknown_registry_is_an_error_at_its_line(self, team, workflow):
         container_registry_create(

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from kubernetes.client.exceptions import ApiException
 
+from runs.engine import Problem, run_end_if_done
 from runs.engine.argo import kube
 from runs.engine.argo.artifacts import ArtifactError, ArtifactStore
 from runs.engine.argo.compiler import (
@@ -43,7 +44,7 @@ from runs.engine.argo.compiler import (
 )
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
-from runs.transitions import JOB_FINAL, job_transition, run_transition
+from runs.transitions import job_transition, jobs_cancel_pending, run_transition
 from workflows.clusters import InstanceTypeError, cluster_shapes
 from workflows.models import Cluster, DatasetVersion, short_id
 from workflows.registries import dockerconfig_json
@@ -67,6 +68,26 @@ DOCKER_CONFIG_SECRET = "kubernetes.io/dockerconfigjson"
 
 class SubmissionFailed(Exception):
     """The run cannot be submitted as it is; the message says why."""
+
+
+class ArgoEngine:
+    """Runs on an Argo Workflows cluster: one Workflow per run, followed by the watcher."""
+
+    def check(self, spec: WorkflowSpec, cluster: Cluster) -> list[Problem]:
+        try:
+            compile_workflow(spec, cluster_config(cluster))
+        except CompileError as error:
+            return list(error.problems)
+        return []
+
+    def start(self, run: Run) -> None:
+        run_start(run.pk)
+
+    def cancel(self, run: Run) -> None:
+        run_cancel(run.pk)
+
+    def release(self, run: Run) -> None:
+        release_reserved_versions(run)
 
 
 def cluster_config(cluster: Cluster) -> ClusterConfig:
@@ -491,30 +512,5 @@ def run_cancel(run_id: int) -> None:
             workflow_shutdown(run)
         except (ApiException, kube.KubeUnavailable, *kube.TRANSIENT) as error:
             logger.warning("cannot stop the Workflow of run %s: %s", run_id, error)
-    for job_id in JobRun.objects.filter(run_id=run_id, phase=JobPhase.PENDING).values_list(
-        "pk", flat=True
-    ):
-        job_transition(
-            job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING, message="canceled"
-        )
-    run_finish_if_done(run)
-
-
-def run_finish_if_done(run: Run, message: str | None = None) -> None:
-    """End the run once every job has a final phase (the same rule as the local engine).
-
-    ``message`` (Argo's account of a failed Workflow) is kept on a FAILED run.
-    """
-    phases = list(run.jobs.values_list("phase", flat=True))
-    if any(phase not in JOB_FINAL for phase in phases):
-        return
-    canceled = Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
-    if canceled or JobPhase.CANCELED in phases:
-        final = RunPhase.CANCELED
-    elif set(phases) == {JobPhase.SUCCEEDED}:
-        final = RunPhase.SUCCEEDED
-    else:
-        final = RunPhase.FAILED
-    text = message if final == RunPhase.FAILED and message else None
-    if run_transition(run_id=run.pk, to=final, message=text):
-        release_reserved_versions(run)
+    jobs_cancel_pending(run_id=run_id)
+    run_end_if_done(run)
