@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     queued = []
-    monkeypatch.setattr("runs.services._enqueue_start", queued.append)
+    monkeypatch.setattr("runs.queue.run_start", queued.append)
     return queued
 
 

@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Partial indexes for the reconciler's every-few-seconds reads: open runs, running jobs."""
 
     dependencies = [
-        ("runs", "0004_gpu_lease"),
+        ("runs", "0005_run_idempotency_key"),
     ]
 
     operations = [
