@@ -226,6 +226,22 @@ LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", 
 # The GPUs of this worker host that jobs may have, as comma-separated device
 # indexes ("0,1,2,3"); empty: none. Each job asking for N gets N of its own.
 LOCAL_ENGINE_GPUS = os.environ.get("LOCAL_ENGINE_GPUS", "")
+# What one local-engine job may use. Memory and sizes take K/M/G/Ki/Mi/Gi
+# suffixes. On the host (bubblewrap) memory bounds each process's address
+# space, pids the job user's processes, disk each file and the whole of
+# /outputs, and /tmp is a memory-backed folder of LOCAL_ENGINE_TMP_SIZE.
+LOCAL_ENGINE_DEFAULT_MEMORY = os.environ.get("LOCAL_ENGINE_DEFAULT_MEMORY", "4Gi")
+LOCAL_ENGINE_DEFAULT_PIDS = int(os.environ.get("LOCAL_ENGINE_DEFAULT_PIDS", "1024"))
+LOCAL_ENGINE_DEFAULT_CPUS = os.environ.get("LOCAL_ENGINE_DEFAULT_CPUS", "")
+LOCAL_ENGINE_DEFAULT_DISK = os.environ.get("LOCAL_ENGINE_DEFAULT_DISK", "10Gi")
+LOCAL_ENGINE_TMP_SIZE = os.environ.get("LOCAL_ENGINE_TMP_SIZE", "1Gi")
+# The unprivileged uid (and gid) a job runs as when the worker is root; a
+# worker that is not root runs jobs as itself.
+LOCAL_ENGINE_JOB_UID = int(os.environ.get("LOCAL_ENGINE_JOB_UID", "65534"))
+# With network on, a job reaches the outside through a user-mode network that
+# refuses the host's loopback (Redis, PostgreSQL, the dashboard). Turning this
+# on lets jobs reach the host's 127.0.0.1 as 10.0.2.2: only on a one-person machine.
+LOCAL_ENGINE_ALLOW_HOST_LOOPBACK = _env_bool("LOCAL_ENGINE_ALLOW_HOST_LOOPBACK", False)
 # file:// URLs and host paths as git repositories (repository links and the
 # git-checkout action): handy on one's own machine, a way to read the host's
 # repositories on a shared server, so off unless turned on. Even on, the

@@ -61,6 +61,22 @@ DIAMOND_BROKEN_PHASES = {
 }
 
 
+# s3-download of s3://models/resnet/ into the dataset "weights" (format with the endpoint).
+S3_DOWNLOAD = """
+jobs:
+  fetch:
+    uses: s3-download@v1
+    with:
+      url: s3://models/resnet/
+      access-key: local-key
+      secret-access-key: secret:s3-secret
+      region: us-east-1
+      endpoint: {endpoint}
+    outputs:
+      weights: {{type: dataset, with: {{ref: weights}}}}
+"""
+
+
 @dataclass
 class World:
     user: object

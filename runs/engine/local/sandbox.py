@@ -1,4 +1,4 @@
-"""The bubblewrap command that gives a job exactly its world and nothing else.
+"""The bubblewrap sandbox that gives a job exactly its world and nothing else.
 
 The job sees the host's system folders read-only, a private /tmp, its inputs
 read-only at /inputs/NAME, its outputs writable at /outputs, a writable
@@ -6,40 +6,129 @@ working directory, and only the environment it was given. The root of its
 file system is a read-only tmpfs, so it cannot create files outside /tmp,
 /outputs and its working directory; the database, the secret key, the app's
 files and other runs' data are simply not there.
+
+Beyond the file system (issue 11, item 5):
+
+- **Who it runs as.** A root worker starts bwrap without a user namespace (a
+  user namespace would map the job back to host uid 0, which owns
+  /etc/shadow) and the job's first process drops to `LOCAL_ENGINE_JOB_UID`
+  with `setpriv`, with no capabilities and no-new-privs, so setuid programs of
+  the host's /usr cannot bring root back. A worker that is not root runs the
+  job as itself in a user namespace.
+- **Its environment.** bwrap is started with an empty environment: its own
+  process is pid 1 in the job's pid namespace, and /proc/1/environ would
+  otherwise show the worker's REDIS_URL, SECRET_KEY and DATABASE_URL.
+- **Its network.** Always a network namespace of its own. With network off it
+  has only `lo`. With network on, slirp4netns gives it a user-mode network
+  (10.0.2.100, gateway 10.0.2.2) with `--disable-host-loopback`, so the
+  server's loopback services (Redis, PostgreSQL, the dashboard) are out of
+  reach while the outside is not. bwrap holds the job (`--block-fd`) until
+  slirp4netns reports the network up.
+- **Its limits.** `prlimit` bounds each process's address space
+  (LOCAL_ENGINE_DEFAULT_MEMORY), the job user's processes
+  (LOCAL_ENGINE_DEFAULT_PIDS; a per-uid count, so shared by the jobs running
+  at once) and the size of any one file (LOCAL_ENGINE_DEFAULT_DISK); /tmp and
+  /dev/shm are tmpfs of LOCAL_ENGINE_TMP_SIZE. The total under /outputs is
+  checked when the outputs are collected (workspace.py).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import shutil
+import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from django.conf import settings
 
 SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
 MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 WORKING_DIRECTORY = "/workspace"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NETWORK_UP_SECONDS = 30
+SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 
 
 class SandboxUnavailable(RuntimeError):
-    """bubblewrap is not installed; the message says how to install it."""
+    """A program the sandbox needs is missing or failed; the message says what to do."""
 
 
-@functools.cache
-def bwrap_path() -> str:
-    found = shutil.which("bwrap")
+def _program(name: str, package: str) -> str:
+    found = shutil.which(name, path=DEFAULT_PATH)
     if not found:
         raise SandboxUnavailable(
-            "the local engine needs bubblewrap to run jobs; install it with "
-            "`apt-get install -y bubblewrap` (make install does this on Debian and Ubuntu)"
+            f"the local engine needs {name} to run jobs; install it with "
+            f"`apt-get install -y {package}`"
         )
     return found
 
 
+@functools.cache
+def bwrap_path() -> str:
+    return _program("bwrap", "bubblewrap")
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from "512Mi", "4Gi", "10G" or a plain number."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kmg]i?)?b?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f'"{text}" is not a size; write e.g. 512Mi or 4Gi')
+    return int(match[1]) * SIZE_UNITS[(match[2] or "").lower()]
+
+
+def job_user() -> int | None:
+    """The uid (and gid) jobs run as, or None when the worker is not root and jobs run as it."""
+    return settings.LOCAL_ENGINE_JOB_UID if os.geteuid() == 0 else None
+
+
+def give_to_job(path: Path) -> Path:
+    """Make a folder the job writes (its working directory, outputs) the job user's."""
+    uid = job_user()
+    if uid is not None:
+        os.chown(path, uid, uid)
+    return path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one job may use; read from the LOCAL_ENGINE_* settings."""
+
+    memory: int
+    pids: int
+    disk: int
+    tmp: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            memory=parse_size(settings.LOCAL_ENGINE_DEFAULT_MEMORY),
+            pids=int(settings.LOCAL_ENGINE_DEFAULT_PIDS),
+            disk=parse_size(settings.LOCAL_ENGINE_DEFAULT_DISK),
+            tmp=parse_size(settings.LOCAL_ENGINE_TMP_SIZE),
+        )
+
+
+@dataclass
+class RunningSandbox:
+    """A started job and the network helper that serves it, if any."""
+
+    process: subprocess.Popen
+    network: subprocess.Popen | None = None
+
+    def close(self) -> None:
+        if self.network is not None and self.network.poll() is None:
+            self.network.terminate()
+            self.network.wait()
+
+
 @dataclass
 class Sandbox:
-    """What a job may see; `command` turns it into a bwrap argv."""
+    """What a job may see; `start` runs it."""
 
     argv: list[str]
     env: dict[str, str]
@@ -48,12 +137,20 @@ class Sandbox:
     writable: dict[str, Path] = field(default_factory=dict)
     network: bool = True
     hostname: str = "job"
+    limits: Limits = field(default_factory=Limits.from_settings)
 
-    def command(self) -> list[str]:
-        args = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
-        if self.network:
-            args.append("--share-net")
-        args += ["--hostname", self.hostname, "--cap-drop", "ALL"]
+    def command(self, *, info_fd: int | None = None, block_fd: int | None = None) -> list[str]:
+        uid = job_user()
+        args = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-ipc"]
+        args += ["--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        if uid is None:
+            args += ["--unshare-user", "--cap-drop", "ALL"]
+        else:
+            # Only what setpriv needs to drop to the job user; gone once it has.
+            args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        if info_fd is not None:
+            args += ["--info-fd", str(info_fd), "--block-fd", str(block_fd)]
+        args += ["--hostname", self.hostname]
         for folder in SYSTEM_FOLDERS:
             if os.path.isdir(folder):
                 args += ["--ro-bind", folder, folder]
@@ -63,7 +160,10 @@ class Sandbox:
                 args += ["--symlink", os.readlink(host), f"/{name}"]
             elif host.is_dir():
                 args += ["--ro-bind", str(host), f"/{name}"]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        for scratch in ("/tmp", "/dev/shm"):
+            args += ["--perms", "1777", "--size", str(self.limits.tmp), "--tmpfs", scratch]
+        args += self._parent_folders()
         args += ["--bind", str(self.workdir), WORKING_DIRECTORY]
         # Writable mounts first (/outputs), then what is mounted inside them.
         for target in sorted(self.writable, key=len):
@@ -74,4 +174,125 @@ class Sandbox:
         env = {"PATH": DEFAULT_PATH, "HOME": WORKING_DIRECTORY, "LANG": "C.UTF-8", **self.env}
         for name, value in env.items():
             args += ["--setenv", name, value]
-        return [*args, "--", *self.argv]
+        limits = [
+            _program("prlimit", "util-linux"),
+            f"--as={self.limits.memory}",
+            f"--nproc={self.limits.pids}",
+            f"--fsize={self.limits.disk}",
+            "--",
+        ]
+        drop = []
+        if uid is not None:
+            drop = [_program("setpriv", "util-linux"), f"--reuid={uid}", f"--regid={uid}"]
+            drop += ["--clear-groups", "--inh-caps=-all", "--no-new-privs", "--"]
+        return [*args, "--", *limits, *drop, *self.argv]
+
+    def _parent_folders(self) -> list[str]:
+        """Make the folders above each mount readable by the job (bwrap would make them 0700)."""
+        targets = {WORKING_DIRECTORY, *self.writable, *self.read_only}
+        parents = {str(p) for target in targets for p in Path(target).parents if str(p) != "/"}
+        args = []
+        for parent in sorted(parents - targets, key=len):
+            if not any(parent.startswith(f"{t}/") for t in (*targets, *SYSTEM_FOLDERS)):
+                args += ["--perms", "0755", "--dir", parent]
+        return args
+
+    def start(self) -> RunningSandbox:
+        """Start the job; with network on, it is held until its network is up."""
+        popen = functools.partial(
+            subprocess.Popen,
+            env={},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not self.network:
+            return RunningSandbox(process=popen(self.command()))
+        slirp = _program("slirp4netns", "slirp4netns")
+        info_read, info_write = os.pipe()
+        block_read, block_write = os.pipe()
+        try:
+            process = popen(
+                self.command(info_fd=info_write, block_fd=block_read),
+                pass_fds=(info_write, block_read),
+            )
+        finally:
+            os.close(info_write)
+            os.close(block_read)
+        running = RunningSandbox(process=process)
+        try:
+            child = _child_pid(info_read)
+            if child is not None:
+                running.network = _user_mode_network(slirp, child)
+        except BaseException:
+            running.close()
+            process.kill()
+            raise
+        finally:
+            os.close(info_read)
+            # Let the job go; if bwrap already died, its output says why.
+            try:
+                os.write(block_write, b"1")
+            except BrokenPipeError:
+                pass
+            os.close(block_write)
+        return running
+
+
+def _child_pid(info_fd: int) -> int | None:
+    """The sandbox's pid from bwrap's --info-fd JSON, or None when bwrap failed first."""
+    raw = b""
+    while True:
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            return None
+        raw += chunk
+        try:
+            return int(json.loads(raw)["child-pid"])
+        except ValueError:
+            continue
+
+
+def _user_mode_network(slirp: str, child: int) -> subprocess.Popen:
+    """slirp4netns serving the sandbox's network namespace, once it is configured."""
+    # bwrap brings `lo` up inside the namespace after reporting its pid; slirp4netns
+    # configures `lo` too, and whichever comes second fails: wait for bwrap's.
+    deadline = time.monotonic() + NETWORK_UP_SECONDS
+    fib = Path(f"/proc/{child}/net/fib_trie")
+    while b"127.0.0.1" not in _read_or_empty(fib):
+        if time.monotonic() > deadline:
+            raise SandboxUnavailable("the job's network namespace did not come up")
+        time.sleep(0.005)
+    ready_read, ready_write = os.pipe()
+    command = [slirp, "--configure", "--mtu=65520", "--enable-sandbox", "--enable-seccomp"]
+    if not settings.LOCAL_ENGINE_ALLOW_HOST_LOOPBACK:
+        command.append("--disable-host-loopback")
+    try:
+        network = subprocess.Popen(
+            [*command, f"--ready-fd={ready_write}", str(child), "tap0"],
+            env={},
+            pass_fds=(ready_write,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    finally:
+        os.close(ready_write)
+    try:
+        ready = os.read(ready_read, 1)
+    finally:
+        os.close(ready_read)
+    if ready != b"1":
+        network.wait()
+        problem = network.stderr.read().decode(errors="replace").strip()
+        raise SandboxUnavailable(f"slirp4netns could not give the job its network: {problem}")
+    return network
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
