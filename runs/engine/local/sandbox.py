@@ -14,7 +14,8 @@ Beyond the file system (issue 11, item 5):
   /etc/shadow) and the job's first process drops to `LOCAL_ENGINE_JOB_UID`
   with `setpriv`, with no capabilities and no-new-privs, so setuid programs of
   the host's /usr cannot bring root back. A worker that is not root runs the
-  job as itself in a user namespace.
+  job in a user namespace of its own, as its root without capabilities: the
+  worker's own unprivileged uid outside, as in a rootless container.
 - **Its environment.** bwrap is started with an empty environment: its own
   process is pid 1 in the job's pid namespace, and /proc/1/environ would
   otherwise show the worker's REDIS_URL, SECRET_KEY and DATABASE_URL.
@@ -144,7 +145,9 @@ class Sandbox:
         args = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-ipc"]
         args += ["--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         if uid is None:
-            args += ["--unshare-user", "--cap-drop", "ALL"]
+            # Root of its own user namespace, the worker's uid outside; slirp4netns
+            # needs uid 0 mapped there to join the namespace.
+            args += ["--unshare-user", "--uid", "0", "--gid", "0", "--cap-drop", "ALL"]
         else:
             # Only what setpriv needs to drop to the job user; gone once it has.
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
@@ -268,6 +271,9 @@ def _user_mode_network(slirp: str, child: int) -> subprocess.Popen:
     command = [slirp, "--configure", "--mtu=65520", "--enable-sandbox", "--enable-seccomp"]
     if not settings.LOCAL_ENGINE_ALLOW_HOST_LOOPBACK:
         command.append("--disable-host-loopback")
+    if job_user() is None:
+        # The network namespace belongs to the job's user namespace; join that first.
+        command.append(f"--userns-path=/proc/{child}/ns/user")
     try:
         network = subprocess.Popen(
             [*command, f"--ready-fd={ready_write}", str(child), "tap0"],

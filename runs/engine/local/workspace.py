@@ -182,9 +182,10 @@ def read_job_file(folder: Path, name: str, max_bytes: int) -> bytes | None:
         fd = _open_no_follow(folder, name, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
         return handle.read(max_bytes + 1)
 
 
