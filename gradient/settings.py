@@ -226,15 +226,16 @@ LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", 
 # The GPUs of this worker host that jobs may have, as comma-separated device
 # indexes ("0,1,2,3"); empty: none. Each job asking for N gets N of its own.
 LOCAL_ENGINE_GPUS = os.environ.get("LOCAL_ENGINE_GPUS", "")
-# What one local-engine job may use. Memory and sizes take K/M/G/Ki/Mi/Gi
-# suffixes. On the host (bubblewrap) memory bounds each process's address
-# space, pids the job user's processes, disk each file and the whole of
-# /outputs, and /tmp is a memory-backed folder of LOCAL_ENGINE_TMP_SIZE.
+# A job's limits when its cluster gives it no instance type: memory (e.g. 4Gi),
+# processes, CPUs (empty: no limit). On the host (bubblewrap) memory bounds
+# each process's address space and pids the job user's processes.
 LOCAL_ENGINE_DEFAULT_MEMORY = os.environ.get("LOCAL_ENGINE_DEFAULT_MEMORY", "4Gi")
-LOCAL_ENGINE_DEFAULT_PIDS = int(os.environ.get("LOCAL_ENGINE_DEFAULT_PIDS", "1024"))
+LOCAL_ENGINE_DEFAULT_PIDS = os.environ.get("LOCAL_ENGINE_DEFAULT_PIDS", "1024")
 LOCAL_ENGINE_DEFAULT_CPUS = os.environ.get("LOCAL_ENGINE_DEFAULT_CPUS", "")
-LOCAL_ENGINE_DEFAULT_DISK = os.environ.get("LOCAL_ENGINE_DEFAULT_DISK", "10Gi")
+# The size of a job's /tmp (memory-backed), and of what it may write into
+# /workspace and /outputs together (on the host also the largest one file).
 LOCAL_ENGINE_TMP_SIZE = os.environ.get("LOCAL_ENGINE_TMP_SIZE", "1Gi")
+LOCAL_ENGINE_WRITABLE_MAX = os.environ.get("LOCAL_ENGINE_WRITABLE_MAX", "20Gi")
 # The unprivileged uid (and gid) a job runs as when the worker is root; a
 # worker that is not root runs jobs as itself.
 LOCAL_ENGINE_JOB_UID = int(os.environ.get("LOCAL_ENGINE_JOB_UID", "65534"))

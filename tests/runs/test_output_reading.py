@@ -81,14 +81,16 @@ def test_outputs_check_names_the_output_and_its_links(workspace, secret, tmp_pat
 
 
 def test_outputs_past_the_disk_setting_fail(workspace, settings, tmp_path):
-    settings.LOCAL_ENGINE_DEFAULT_DISK = "1Ki"
+    settings.LOCAL_ENGINE_WRITABLE_MAX = "1Ki"
     volume = tmp_path / "volume"
     volume.mkdir()
     (volume / "a").write_bytes(b"x" * 600)
     (workspace.outputs / "b").write_bytes(b"x" * 600)
     workspace.volume_outputs["scratch"] = volume
 
-    with pytest.raises(OutputError, match="1200 bytes under /outputs.*LOCAL_ENGINE_DEFAULT_DISK"):
+    with pytest.raises(
+        OutputError, match="1200 bytes into /workspace and /outputs.*LOCAL_ENGINE_WRITABLE_MAX"
+    ):
         outputs_check(workspace)
 
 

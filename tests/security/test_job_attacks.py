@@ -37,7 +37,7 @@ pytestmark = [
 LIMITS = {
     "LOCAL_ENGINE_DEFAULT_PIDS": "64",
     "LOCAL_ENGINE_DEFAULT_MEMORY": "512Mi",
-    "LOCAL_ENGINE_DEFAULT_DISK": "16Mi",
+    "LOCAL_ENGINE_WRITABLE_MAX": "16Mi",
     "LOCAL_ENGINE_TMP_SIZE": "8Mi",
 }
 WORKER_SECRETS = ("REDIS_URL", "SECRET_KEY", "DATABASE_URL")
@@ -351,7 +351,7 @@ def test_outputs_past_the_disk_bound_fail_the_job_clearly(world):
 
     attack = run.jobs.get(name="attack")
     assert attack.phase == "FAILED"
-    assert "/outputs" in attack.message and "LOCAL_ENGINE_DEFAULT_DISK" in attack.message
+    assert "/outputs" in attack.message and "LOCAL_ENGINE_WRITABLE_MAX" in attack.message
     assert not DatasetVersion.objects.filter(dataset__name="bulk").exists()
 
 

@@ -26,11 +26,13 @@ Beyond the file system (issue 11, item 5):
   reach while the outside is not. bwrap holds the job (`--block-fd`) until
   slirp4netns reports the network up.
 - **Its limits.** `prlimit` bounds each process's address space
-  (LOCAL_ENGINE_DEFAULT_MEMORY), the job user's processes
-  (LOCAL_ENGINE_DEFAULT_PIDS; a per-uid count, so shared by the jobs running
-  at once) and the size of any one file (LOCAL_ENGINE_DEFAULT_DISK); /tmp and
-  /dev/shm are tmpfs of LOCAL_ENGINE_TMP_SIZE. The total under /outputs is
-  checked when the outputs are collected (workspace.py).
+  (LOCAL_ENGINE_DEFAULT_MEMORY), processes (LOCAL_ENGINE_DEFAULT_PIDS) and the
+  size of any one file (LOCAL_ENGINE_WRITABLE_MAX); /tmp and /dev/shm are tmpfs
+  of LOCAL_ENGINE_TMP_SIZE. The process count is per uid: under a root worker
+  all jobs share LOCAL_ENGINE_JOB_UID and so the limit; in a user namespace
+  (a worker that is not root) the kernel counts each job apart. The total
+  in /workspace and /outputs is checked when the outputs are collected
+  (workspace.py).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class Limits:
         return cls(
             memory=parse_size(settings.LOCAL_ENGINE_DEFAULT_MEMORY),
             pids=int(settings.LOCAL_ENGINE_DEFAULT_PIDS),
-            disk=parse_size(settings.LOCAL_ENGINE_DEFAULT_DISK),
+            disk=parse_size(settings.LOCAL_ENGINE_WRITABLE_MAX),
             tmp=parse_size(settings.LOCAL_ENGINE_TMP_SIZE),
         )
 

@@ -15,7 +15,7 @@ it leaves there is read by the worker, which may be root, so reading never
 follows a link out of them: a string output is opened with O_NOFOLLOW from
 the outputs folder, a dataset or volume output with a link leading out of it
 fails the job naming the link (links that stay inside are kept), and the
-total written under /outputs is held to LOCAL_ENGINE_DEFAULT_DISK.
+total written under /workspace and /outputs is held to LOCAL_ENGINE_WRITABLE_MAX.
 """
 
 from __future__ import annotations
@@ -242,10 +242,12 @@ def outputs_check(workspace: Workspace) -> None:
                 f'the {kind} output "{name}" has symbolic links that leave the output: {shown} '
                 "(a link in an output may only point inside it)"
             )
-    written = _bytes_under(workspace.outputs) + sum(_bytes_under(f) for _, _, f in folders)
+    written = sum(
+        _bytes_under(f) for f in [workspace.workdir, workspace.outputs, *(f for *_, f in folders)]
+    )
     limit = Limits.from_settings().disk
     if written > limit:
         raise OutputError(
-            f"the job wrote {written} bytes under /outputs, more than the "
-            f"{settings.LOCAL_ENGINE_DEFAULT_DISK} a job may keep (LOCAL_ENGINE_DEFAULT_DISK)"
+            f"the job wrote {written} bytes into /workspace and /outputs, more than the "
+            f"{settings.LOCAL_ENGINE_WRITABLE_MAX} a job may (LOCAL_ENGINE_WRITABLE_MAX)"
         )
