@@ -170,7 +170,7 @@ def _s3_download(job: Job, workspace: Workspace, secrets: dict[str, str], job_ru
     )
     # boto3 and what it needs: public packages, the app's own files are elsewhere.
     plan.read_only["/gradient/site-packages"] = Path(sysconfig.get_paths()["purelib"]).resolve()
-    plan.argv = [*_our_python(plan, "s3_download.py", "-s"), bucket, prefix, target]
+    plan.argv = [*_our_python(plan, "s3_download.py", "-I"), bucket, prefix, target]
     return plan
 
 

@@ -43,6 +43,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +123,19 @@ class RunningSandbox:
 
     process: subprocess.Popen
     network: subprocess.Popen | None = None
+    # slirp4netns exits when this closes: here, or when the worker dies.
+    network_exit_fd: int | None = None
 
     def close(self) -> None:
-        if self.network is not None and self.network.poll() is None:
-            self.network.terminate()
-            self.network.wait()
+        if self.network_exit_fd is not None:
+            os.close(self.network_exit_fd)
+            self.network_exit_fd = None
+        if self.network is not None:
+            try:
+                self.network.wait(NETWORK_UP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.network.kill()
+                self.network.wait()
 
 
 @dataclass
@@ -229,10 +238,11 @@ class Sandbox:
         try:
             child = _child_pid(info_read)
             if child is not None:
-                running.network = _user_mode_network(slirp, child)
+                running.network, running.network_exit_fd = _user_mode_network(slirp, child, process)
         except BaseException:
             running.close()
             process.kill()
+            process.wait()
             raise
         finally:
             os.close(info_read)
@@ -259,44 +269,61 @@ def _child_pid(info_fd: int) -> int | None:
             continue
 
 
-def _user_mode_network(slirp: str, child: int) -> subprocess.Popen:
-    """slirp4netns serving the sandbox's network namespace, once it is configured."""
+def _user_mode_network(
+    slirp: str, child: int, sandbox: subprocess.Popen
+) -> tuple[subprocess.Popen | None, int | None]:
+    """slirp4netns serving the sandbox's network namespace once configured, and its exit fd.
+
+    (None, None) when bwrap ended before its namespace was up: its output says why.
+    """
     # bwrap brings `lo` up inside the namespace after reporting its pid; slirp4netns
     # configures `lo` too, and whichever comes second fails: wait for bwrap's.
     deadline = time.monotonic() + NETWORK_UP_SECONDS
     fib = Path(f"/proc/{child}/net/fib_trie")
     while b"127.0.0.1" not in _read_or_empty(fib):
+        if sandbox.poll() is not None:
+            return None, None
         if time.monotonic() > deadline:
             raise SandboxUnavailable("the job's network namespace did not come up")
         time.sleep(0.005)
-    ready_read, ready_write = os.pipe()
     command = [slirp, "--configure", "--mtu=65520", "--enable-sandbox", "--enable-seccomp"]
     if not settings.LOCAL_ENGINE_ALLOW_HOST_LOOPBACK:
         command.append("--disable-host-loopback")
     if job_user() is None:
         # The network namespace belongs to the job's user namespace; join that first.
         command.append(f"--userns-path=/proc/{child}/ns/user")
-    try:
-        network = subprocess.Popen(
-            [*command, f"--ready-fd={ready_write}", str(child), "tap0"],
-            env={},
-            pass_fds=(ready_write,),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    finally:
-        os.close(ready_write)
-    try:
-        ready = os.read(ready_read, 1)
-    finally:
-        os.close(ready_read)
-    if ready != b"1":
-        network.wait()
-        problem = network.stderr.read().decode(errors="replace").strip()
-        raise SandboxUnavailable(f"slirp4netns could not give the job its network: {problem}")
-    return network
+    ready_read, ready_write = os.pipe()
+    exit_read, exit_write = os.pipe()
+    # A file, not a pipe: slirp4netns must never block on a full pipe nobody reads.
+    with tempfile.TemporaryFile() as errors:
+        try:
+            network = subprocess.Popen(
+                [*command, f"--ready-fd={ready_write}", f"--exit-fd={exit_read}", str(child)]
+                + ["tap0"],
+                env={},
+                pass_fds=(ready_write, exit_read),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(exit_write)
+            raise
+        finally:
+            os.close(ready_write)
+            os.close(exit_read)
+        try:
+            ready = os.read(ready_read, 1)
+        finally:
+            os.close(ready_read)
+        if ready != b"1":
+            os.close(exit_write)
+            network.wait()
+            errors.seek(0)
+            problem = errors.read().decode(errors="replace").strip()
+            raise SandboxUnavailable(f"slirp4netns could not give the job its network: {problem}")
+    return network, exit_write
 
 
 def _read_or_empty(path: Path) -> bytes:
