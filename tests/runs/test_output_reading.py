@@ -1,4 +1,4 @@
-"""Reading what a job left in /outputs, without a sandbox: links are never followed out."""
+"""No sandbox run: reading what a job left (links are never followed out), and who runs it."""
 
 import os
 
@@ -109,3 +109,14 @@ def test_a_version_listing_and_download_never_follow_a_link(tmp_path, secret):
     assert dataset_version_files(version) == [{"path": "real.txt", "size": 4}]
     assert dataset_version_file(version, "key") is None
     assert dataset_version_file(version, "host/secret_key") is None
+
+
+def test_jobs_never_run_as_root_whatever_the_setting(settings, workspace):
+    from runs.engine.local.sandbox import Sandbox, SandboxUnavailable
+
+    if os.geteuid() != 0:
+        pytest.skip("only a root worker switches jobs to LOCAL_ENGINE_JOB_UID")
+    settings.LOCAL_ENGINE_JOB_UID = 0
+
+    with pytest.raises(SandboxUnavailable, match="not 0"):
+        Sandbox(argv=["true"], env={}, workdir=workspace.root, network=False).command()

@@ -87,7 +87,11 @@ def parse_size(text: str | int) -> int:
 
 def job_user() -> int | None:
     """The uid (and gid) jobs run as, or None when the worker is not root and jobs run as it."""
-    return settings.LOCAL_ENGINE_JOB_UID if os.geteuid() == 0 else None
+    if os.geteuid() != 0:
+        return None
+    if settings.LOCAL_ENGINE_JOB_UID == 0:
+        raise SandboxUnavailable("LOCAL_ENGINE_JOB_UID must be an unprivileged uid, not 0")
+    return settings.LOCAL_ENGINE_JOB_UID
 
 
 def give_to_job(path: Path) -> Path:
