@@ -314,6 +314,18 @@ def test_memory_past_the_limit_is_refused(world):
     assert "refused" in log
 
 
+def test_a_job_killed_for_memory_says_so(world, runtime):
+    if runtime == "bwrap" and not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        pytest.skip("without a memory cgroup the host bounds each process, and nothing is killed")
+    run = wait_for_run(
+        world.submit(_script_job("x=$(head -c 734003200 /dev/zero | tr '\\0' a)\necho ${#x}"))
+    )
+
+    attack = run.jobs.get(name="attack")
+    assert attack.phase == "FAILED"
+    assert "ran out of memory" in attack.message
+
+
 def test_tmp_is_bounded(world):
     run = wait_for_run(
         world.submit(_script_job("head -c 20971520 /dev/zero > /tmp/big || echo tmp-full\ndf /tmp"))

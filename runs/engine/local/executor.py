@@ -154,6 +154,9 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
     running = sandbox.start()
     try:
         outcome = _supervise(running.process, writer, job_run, job)
+        if not outcome.ok and not outcome.canceled and running.out_of_memory():
+            limit = settings.LOCAL_ENGINE_DEFAULT_MEMORY
+            outcome.message = f"ran out of memory (limit {limit}, LOCAL_ENGINE_DEFAULT_MEMORY)"
     finally:
         running.close()
     if outcome.ok and plan.after is not None:

@@ -25,36 +25,44 @@ Beyond the file system (issue 11, item 5):
   server's loopback services (Redis, PostgreSQL, the dashboard) are out of
   reach while the outside is not. bwrap holds the job (`--block-fd`) until
   slirp4netns reports the network up.
-- **Its limits.** `prlimit` bounds each process's address space
-  (LOCAL_ENGINE_DEFAULT_MEMORY), processes (LOCAL_ENGINE_DEFAULT_PIDS) and the
-  size of any one file (LOCAL_ENGINE_WRITABLE_MAX); /tmp and /dev/shm are tmpfs
-  of LOCAL_ENGINE_TMP_SIZE. The process count is per uid: under a root worker
-  all jobs share LOCAL_ENGINE_JOB_UID and so the limit; in a user namespace
-  (a worker that is not root) the kernel counts each job apart. The total
-  in /workspace and /outputs is checked when the outputs are collected
-  (workspace.py).
+- **Its limits.** Where a root worker may make cgroup v1 groups (as on this
+  project's machines), each job gets its own pids, memory and cpu groups
+  (LOCAL_ENGINE_DEFAULT_PIDS, _MEMORY, _CPUS) holding all its processes, /tmp
+  included in its memory; it joins them before it runs (`--block-fd`), and a
+  kill for memory is named as such. Elsewhere `prlimit` bounds each process's
+  address space and the processes of the job's uid (per uid: under a root
+  worker all jobs share LOCAL_ENGINE_JOB_UID and so the count; in a user
+  namespace the kernel counts each job apart). Always: the size of any one
+  file (LOCAL_ENGINE_WRITABLE_MAX) and /tmp and /dev/shm as tmpfs of
+  LOCAL_ENGINE_TMP_SIZE; the total in /workspace and /outputs is checked when
+  the outputs are collected (workspace.py).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
 MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 WORKING_DIRECTORY = "/workspace"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_UP_SECONDS = 30
+CPU_PERIOD_MICROSECONDS = 100_000
 SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 
 
@@ -110,15 +118,110 @@ class Limits:
     pids: int
     disk: int
     tmp: int
+    # CPU time per 100 ms period (cgroup cpu.cfs_quota_us), None for no bound.
+    cpu_quota: int | None = None
 
     @classmethod
     def from_settings(cls) -> Limits:
+        cpus = str(settings.LOCAL_ENGINE_DEFAULT_CPUS).strip()
         return cls(
             memory=parse_size(settings.LOCAL_ENGINE_DEFAULT_MEMORY),
             pids=int(settings.LOCAL_ENGINE_DEFAULT_PIDS),
             disk=parse_size(settings.LOCAL_ENGINE_WRITABLE_MAX),
             tmp=parse_size(settings.LOCAL_ENGINE_TMP_SIZE),
+            cpu_quota=_cpu_quota(cpus) if cpus else None,
         )
+
+
+def _cpu_quota(cpus: str) -> int:
+    """Microseconds per 100 ms period from "2", "1.5" or "500m"."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m?)", cpus)
+    if not match:
+        raise ValueError(f'"{cpus}" is not a number of CPUs; write e.g. 2, 1.5 or 500m')
+    count = float(match[1]) / (1000 if match[2] else 1)
+    return max(1000, round(count * CPU_PERIOD_MICROSECONDS))
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# cgroup v1 files that bound one job: controller -> (file, value from Limits).
+CGROUP_LIMITS = {
+    "pids": ("pids.max", lambda limits: limits.pids),
+    "memory": ("memory.limit_in_bytes", lambda limits: limits.memory),
+    "cpu": ("cpu.cfs_quota_us", lambda limits: limits.cpu_quota),
+}
+
+
+@dataclass
+class JobCgroups:
+    """The cgroups (v1) one job runs in, bounding its processes, memory and CPU all together.
+
+    Made by a root worker where the host has cgroup v1 hierarchies it may write
+    (as on this project's machines), under the worker's own cgroup of each
+    controller; elsewhere the sandbox keeps to prlimit's per-process bounds.
+    """
+
+    folders: dict[str, Path]
+
+    @classmethod
+    def make(cls, limits: Limits) -> JobCgroups | None:
+        if os.geteuid() != 0:
+            return None
+        name = f"gradient-job-{uuid.uuid4().hex[:12]}"
+        folders = {}
+        try:
+            for controller, own in _own_cgroups_v1().items():
+                file, value = CGROUP_LIMITS[controller]
+                if value(limits) is None:
+                    continue
+                folder = CGROUP_ROOT / controller / own.lstrip("/") / name
+                folder.mkdir()
+                folders[controller] = folder
+                (folder / file).write_text(str(value(limits)))
+        except OSError:
+            JobCgroups(folders).remove()
+            return None
+        return cls(folders) if folders else None
+
+    def add(self, pid: int) -> None:
+        for folder in self.folders.values():
+            (folder / "cgroup.procs").write_text(str(pid))
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed one of the job's processes for passing the memory limit."""
+        folder = self.folders.get("memory")
+        try:
+            control = (folder / "memory.oom_control").read_text() if folder else ""
+        except OSError:
+            return False
+        kills = [line.split()[1] for line in control.splitlines() if line.startswith("oom_kill ")]
+        return bool(kills) and int(kills[0]) > 0
+
+    def remove(self) -> None:
+        # The job's processes leave their cgroups as they are reaped, just after bwrap exits.
+        deadline = time.monotonic() + NETWORK_UP_SECONDS
+        for folder in self.folders.values():
+            while True:
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        logger.warning("could not remove the job cgroup %s", folder)
+                        break
+                    time.sleep(0.01)
+
+
+def _own_cgroups_v1() -> dict[str, str]:
+    """controller -> this process's cgroup, for the v1 controllers a job is bounded by."""
+    own = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            if controller in CGROUP_LIMITS and (CGROUP_ROOT / controller / "cgroup.procs").exists():
+                own[controller] = path
+    return own
 
 
 @dataclass
@@ -129,8 +232,16 @@ class RunningSandbox:
     network: subprocess.Popen | None = None
     # slirp4netns exits when this closes: here, or when the worker dies.
     network_exit_fd: int | None = None
+    cgroups: JobCgroups | None = None
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed a process of the job for passing its memory limit."""
+        return self.cgroups is not None and self.cgroups.out_of_memory()
 
     def close(self) -> None:
+        """After the job's process ended: remove its cgroups, stop its network."""
+        if self.cgroups is not None:
+            self.cgroups.remove()
         if self.network_exit_fd is not None:
             os.close(self.network_exit_fd)
             self.network_exit_fd = None
@@ -155,7 +266,13 @@ class Sandbox:
     hostname: str = "job"
     limits: Limits = field(default_factory=Limits.from_settings)
 
-    def command(self, *, info_fd: int | None = None, block_fd: int | None = None) -> list[str]:
+    def command(
+        self,
+        *,
+        info_fd: int | None = None,
+        block_fd: int | None = None,
+        cgroups: JobCgroups | None = None,
+    ) -> list[str]:
         uid = job_user()
         args = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-ipc"]
         args += ["--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
@@ -192,13 +309,15 @@ class Sandbox:
         env = {"PATH": DEFAULT_PATH, "HOME": WORKING_DIRECTORY, "LANG": "C.UTF-8", **self.env}
         for name, value in env.items():
             args += ["--setenv", name, value]
-        limits = [
-            _program("prlimit", "util-linux"),
-            f"--as={self.limits.memory}",
-            f"--nproc={self.limits.pids}",
-            f"--fsize={self.limits.disk}",
-            "--",
-        ]
+        # A job's cgroups bound its memory and processes all together; without
+        # them, each process's address space and the job user's processes.
+        bounded = cgroups.folders if cgroups is not None else {}
+        limits = [_program("prlimit", "util-linux"), f"--fsize={self.limits.disk}"]
+        if "memory" not in bounded:
+            limits.append(f"--as={self.limits.memory}")
+        if "pids" not in bounded:
+            limits.append(f"--nproc={self.limits.pids}")
+        limits.append("--")
         drop = []
         if uid is not None:
             drop = [_program("setpriv", "util-linux"), f"--reuid={uid}", f"--regid={uid}"]
@@ -216,7 +335,7 @@ class Sandbox:
         return args
 
     def start(self) -> RunningSandbox:
-        """Start the job; with network on, it is held until its network is up."""
+        """Start the job; it is held until it is in its cgroups and its network is up."""
         popen = functools.partial(
             subprocess.Popen,
             env={},
@@ -225,23 +344,31 @@ class Sandbox:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if not self.network:
+        cgroups = JobCgroups.make(self.limits)
+        if not self.network and cgroups is None:
             return RunningSandbox(process=popen(self.command()))
-        slirp = _program("slirp4netns", "slirp4netns")
+        slirp = _program("slirp4netns", "slirp4netns") if self.network else ""
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
         try:
             process = popen(
-                self.command(info_fd=info_write, block_fd=block_read),
+                self.command(info_fd=info_write, block_fd=block_read, cgroups=cgroups),
                 pass_fds=(info_write, block_read),
             )
+        except BaseException:
+            if cgroups is not None:
+                cgroups.remove()
+            raise
         finally:
             os.close(info_write)
             os.close(block_read)
-        running = RunningSandbox(process=process)
+        running = RunningSandbox(process=process, cgroups=cgroups)
         try:
             child = _child_pid(info_read)
-            if child is not None:
+            if child is not None and cgroups is not None:
+                # Before the job runs: everything it starts is in its cgroups.
+                cgroups.add(child)
+            if child is not None and self.network:
                 running.network, running.network_exit_fd = _user_mode_network(slirp, child, process)
         except BaseException:
             running.close()
