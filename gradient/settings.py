@@ -235,6 +235,25 @@ LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", 
 # The GPUs of this worker host that jobs may have, as comma-separated device
 # indexes ("0,1,2,3"); empty: none. Each job asking for N gets N of its own.
 LOCAL_ENGINE_GPUS = os.environ.get("LOCAL_ENGINE_GPUS", "")
+# A job's limits when its cluster gives it no instance type: memory (e.g. 4Gi),
+# processes, CPUs (empty: no limit). On the host (bubblewrap) they are per-job
+# cgroups where a root worker may make cgroup v1 groups, else rlimits (memory
+# per process, processes per uid; no CPU bound).
+LOCAL_ENGINE_DEFAULT_MEMORY = os.environ.get("LOCAL_ENGINE_DEFAULT_MEMORY", "4Gi")
+LOCAL_ENGINE_DEFAULT_PIDS = os.environ.get("LOCAL_ENGINE_DEFAULT_PIDS", "1024")
+LOCAL_ENGINE_DEFAULT_CPUS = os.environ.get("LOCAL_ENGINE_DEFAULT_CPUS", "")
+# The size of a job's /tmp (memory-backed), and of what it may write into
+# /workspace and /outputs together (on the host also the largest one file).
+LOCAL_ENGINE_TMP_SIZE = os.environ.get("LOCAL_ENGINE_TMP_SIZE", "1Gi")
+LOCAL_ENGINE_WRITABLE_MAX = os.environ.get("LOCAL_ENGINE_WRITABLE_MAX", "20Gi")
+# The unprivileged uid (and gid) a job runs as when the worker is root; a
+# worker that is not root runs each job in a user namespace of its own, as the
+# worker's uid outside. 0 is refused.
+LOCAL_ENGINE_JOB_UID = int(os.environ.get("LOCAL_ENGINE_JOB_UID", "65534"))
+# With network on, a job reaches the outside through a user-mode network that
+# refuses the host's loopback (Redis, PostgreSQL, the dashboard). Turning this
+# on lets jobs reach the host's 127.0.0.1 as 10.0.2.2: only on a one-person machine.
+LOCAL_ENGINE_ALLOW_HOST_LOOPBACK = _env_bool("LOCAL_ENGINE_ALLOW_HOST_LOOPBACK", False)
 # file:// URLs and host paths as git repositories (repository links and the
 # git-checkout action): handy on one's own machine, a way to read the host's
 # repositories on a shared server, so off unless turned on. Even on, the

@@ -388,15 +388,42 @@ def _folder_size(folder: Path) -> tuple[int, int]:
     return files, size
 
 
+def links_leaving(folder: Path) -> list[str]:
+    """The symbolic links under `folder` that lead out of it, as sorted relative paths.
+
+    A job writes its dataset and volume outputs; a link in them to the host's
+    files (`ln -s /data/secret_key`) must never become something the server
+    reads or serves. Links that stay inside the folder are harmless and kept
+    (a checked-out repository has them).
+    """
+    root = os.path.realpath(folder)
+    found = []
+    for current, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            path = os.path.join(current, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if target != root and not target.startswith(root + os.sep):
+                    found.append(os.path.relpath(path, folder))
+    return sorted(found)
+
+
 def dataset_version_commit(*, version: DatasetVersion, staged: Path) -> DatasetVersion:
     """Make the files in `staged` the version's content and commit it, atomically.
 
     The staging folder is renamed into place (one rename on the same file
-    system), so readers see either no folder or the whole version.
+    system), so readers see either no folder or the whole version. A folder
+    with a link leading out of it is refused (the engines say so earlier, per
+    output; this is the last line).
     """
+    leaving = links_leaving(staged)
+    if leaving:
+        raise ValueError(f"the files to commit have links leading out of them: {leaving[:5]}")
     target = Path(version.storage_location)
     target.parent.mkdir(parents=True, exist_ok=True)
     file_count, size = _folder_size(staged)
+    # mkdtemp made it 0700; jobs that read the version run as another user.
+    staged.chmod(0o755)
     os.rename(staged, target)
     DatasetVersion.objects.filter(pk=version.pk).update(
         is_committed=True, file_count=file_count, size=size, committed=timezone.now()

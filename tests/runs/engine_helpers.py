@@ -100,6 +100,22 @@ def four_job_run(*, jobs: dict[str, str] | None = None, created_ago: float = 0, 
     return run
 
 
+# s3-download of s3://models/resnet/ into the dataset "weights" (format with the endpoint).
+S3_DOWNLOAD = """
+jobs:
+  fetch:
+    uses: s3-download@v1
+    with:
+      url: s3://models/resnet/
+      access-key: local-key
+      secret-access-key: secret:s3-secret
+      region: us-east-1
+      endpoint: {endpoint}
+    outputs:
+      weights: {{type: dataset, with: {{ref: weights}}}}
+"""
+
+
 @dataclass
 class World:
     user: object

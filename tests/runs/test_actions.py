@@ -59,5 +59,6 @@ def test_an_scp_like_url_is_an_ssh_remote_not_a_host_path(workspace, settings, a
 
     plan = action_plan(_clone_job(url), workspace, {}, None)
 
-    assert plan.read_only == {}
+    # Only the attempt's own files (git's config) are mounted, no host path.
+    assert all(path.is_relative_to(workspace.root) for path in plan.read_only.values())
     assert url in plan.argv

@@ -184,7 +184,7 @@ def test_a_job_cannot_write_to_its_inputs(world):
     assert run.phase == "FAILED"
     log = job_log(run, "vandal")
     assert "hello" in log
-    assert "Read-only file system" in log
+    assert "Read-only file system" in log or "Permission denied" in log
     version = DatasetVersion.objects.get(dataset__name="raw")
     assert (Path(version.storage_location) / "data.txt").read_text() == "original\n"
 
@@ -384,60 +384,6 @@ def test_a_secret_echoed_by_a_job_shows_as_stars(world):
     assert "s3cr3t-t0ken-value" not in json.dumps(run_status_document(run))
 
 
-def test_s3_download_copies_a_prefix_from_an_s3_compatible_server(world):
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from gradient.private_redis import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local-key",
-            aws_secret_access_key="local-secret",
-        )
-        client.create_bucket(Bucket="models")
-        client.put_object(Bucket="models", Key="resnet/weights.bin", Body=b"\x00\x01weights")
-        client.put_object(Bucket="models", Key="resnet/config/params.json", Body=b"{}")
-        client.put_object(Bucket="models", Key="other/ignored.txt", Body=b"no")
-        world.dataset("weights")
-        world.secret("s3-secret", "local-secret")
-
-        run = world.submit(
-            f"""
-            jobs:
-              fetch:
-                uses: s3-download@v1
-                with:
-                  url: s3://models/resnet/
-                  access-key: local-key
-                  secret-access-key: secret:s3-secret
-                  region: us-east-1
-                  endpoint: {endpoint}
-                outputs:
-                  weights: {{type: dataset, with: {{ref: weights}}}}
-            """
-        )
-        run = wait_for_run(run)
-    finally:
-        server.stop()
-
-    assert run.phase == "SUCCEEDED", job_log(run, "fetch")
-    version = DatasetVersion.objects.get(dataset__name="weights")
-    folder = Path(version.storage_location)
-    assert (folder / "weights.bin").read_bytes() == b"\x00\x01weights"
-    assert (folder / "config" / "params.json").read_text() == "{}"
-    assert not (folder / "ignored.txt").exists()
-    assert version.file_count == 2
-    assert "downloaded 2 objects" in job_log(run, "fetch")
-
-
 def test_create_model_registers_a_model_from_a_dataset(world):
     from workflows.models import Model
 
@@ -516,30 +462,6 @@ def test_the_demo_workflows_of_make_run_succeed(transactional_db, worker, tmp_pa
         run = wait_for_run(run_submit(workflow=workflow, spec_text=None, user=user))
         assert run.phase == "SUCCEEDED", (workflow.name, phases(run))
     assert "***: 12 distinct words" in job_log(run, "report")
-
-
-def test_jobs_reach_the_network_unless_the_cluster_turns_it_off(world):
-    from urllib.parse import urlparse
-
-    from workflows.models import Cluster
-
-    redis_port = urlparse(settings.REDIS_URL).port
-    probe = f"""
-        jobs:
-          probe:
-            uses: container@v1
-            with:
-              image: bash:5
-              args: ["bash", "-c", "echo > /dev/tcp/127.0.0.1/{redis_port} && echo reached"]
-        """
-    allowed = wait_for_run(world.submit(probe))
-    assert allowed.phase == "SUCCEEDED"
-    assert "reached" in job_log(allowed, "probe")
-
-    Cluster.objects.filter(team=world.team, handle="local").update(allow_network=False)
-    isolated = wait_for_run(world.submit(probe))
-    assert isolated.phase == "FAILED"
-    assert "reached" not in job_log(isolated, "probe")
 
 
 def test_very_long_lines_are_cut_and_binary_output_breaks_nothing(world):

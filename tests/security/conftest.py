@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import ClusterFactory, MembershipFactory, ProjectFactory, TeamFactory
+from tests.runs.conftest import redis_url_module  # noqa: F401 (a fixture shared with tests/runs)
 
 
 @pytest.fixture

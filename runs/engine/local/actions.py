@@ -1,12 +1,20 @@
 """What each action does on the local engine.
 
-Actions that run a program (container, script, git-checkout) become a command
-inside the sandbox. s3-download and create-model run in the worker itself, as
-our own trusted code, writing only into the job's output folders.
+Every action becomes a command inside the job's sandbox, under the cluster's
+network policy: container and script run the user's program, git-checkout
+runs git, s3-download and create-model run small scripts of ours
+(`sandboxed/`) with the worker's Python. Nothing that touches the network or
+the job's data runs in the worker process. create-model's database row is the
+one thing the worker writes, in `Plan.after`, once the sandbox has succeeded
+and only from the summary it checked.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +22,14 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
-from runs.engine.local.workspace import Workspace
+from runs.engine.local.sandbox import give_to_job
+from runs.engine.local.workspace import OutputError, Workspace, read_job_file, write_job_file
 from workflows.git.client import LOCAL_REPOSITORIES_OFF, local_repository_path
 from workflows.models import DatasetVersion, Model
 from workflows.spec import Job
 
 SECRET_PREFIX = "secret:"
+SANDBOXED = Path(__file__).resolve().parent / "sandboxed"
 
 
 class ActionError(Exception):
@@ -28,12 +38,12 @@ class ActionError(Exception):
 
 @dataclass
 class Plan:
-    """A command for the sandbox, or a step that runs in the worker."""
+    """A command for the sandbox, and what the worker records once it succeeded."""
 
     argv: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     read_only: dict[str, Path] = field(default_factory=dict)
-    host_step: Callable[[Callable[[str], None]], None] | None = None
+    after: Callable[[Callable[[str], None]], None] | None = None
 
 
 def resolve_param(value, secrets: dict[str, str]):
@@ -100,13 +110,13 @@ CLONE = (
 def _git_checkout(job: Job, workspace: Workspace, secrets: dict[str, str], job_run) -> Plan:
     url = str(job.params["url"])
     target, _ = _output_target(job, workspace)
+    # The job user owns no repository; git's ownership check is for shared machines'
+    # own users. A global file, since git drops GIT_CONFIG_* for a local clone's other side.
+    config = workspace.files() / "gitconfig"
+    config.write_text("[safe]\n\tdirectory = *\n")
     plan = Plan(
-        env={
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "safe.directory",
-            "GIT_CONFIG_VALUE_0": "*",
-        }
+        env={"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_GLOBAL": "/gradient/gitconfig"},
+        read_only={"/gradient/gitconfig": config},
     )
     local = local_repository_path(url)
     if local is not None:
@@ -125,6 +135,8 @@ def _git_checkout(job: Job, workspace: Workspace, secrets: dict[str, str], job_r
         (helper / "askpass").chmod(0o500)
         (helper / "username").write_text(str(resolve_param(job.params.get("username"), secrets)))
         (helper / "password").write_text(resolve_param(password, secrets))
+        for name in ("askpass", "username", "password"):
+            give_to_job(helper / name)
         for name in ("username", "password"):
             (helper / name).chmod(0o400)
         plan.read_only["/gradient/git"] = helper
@@ -133,40 +145,33 @@ def _git_checkout(job: Job, workspace: Workspace, secrets: dict[str, str], job_r
     return plan
 
 
+def _our_python(plan: Plan, script: str, *options: str) -> list[str]:
+    """argv running one of `sandboxed/`'s scripts with the worker's Python, bound read-only."""
+    base = Path(sys.base_prefix).resolve()
+    if not any(base.is_relative_to(folder) for folder in ("/usr", "/opt/conda")):
+        plan.read_only[str(base)] = base
+    plan.read_only[f"/gradient/{script}"] = SANDBOXED / script
+    python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return [python, *options, f"/gradient/{script}"]
+
+
 def _s3_download(job: Job, workspace: Workspace, secrets: dict[str, str], job_run) -> Plan:
     url = urlparse(str(job.params["url"]))
     bucket, prefix = url.netloc, url.path.lstrip("/")
-    _, target = _output_target(job, workspace)
-
-    def download(log: Callable[[str], None]) -> None:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=job.params.get("endpoint") or None,
-            region_name=job.params.get("region") or None,
-            aws_access_key_id=resolve_param(job.params["access-key"], secrets),
-            aws_secret_access_key=resolve_param(job.params["secret-access-key"], secrets),
-            config=Config(retries={"max_attempts": 3}),
-        )
-        count = size = 0
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                relative = item["Key"][len(prefix) :].lstrip("/")
-                if not relative or relative.endswith("/"):
-                    continue
-                destination = (target / relative).resolve()
-                if target.resolve() not in destination.parents:
-                    raise ActionError(f'the object key "{item["Key"]}" would leave the output')
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(bucket, item["Key"], str(destination))
-                count += 1
-                size += item["Size"]
-                log(f"downloaded s3://{bucket}/{item['Key']} ({item['Size']} bytes)")
-        log(f"downloaded {count} objects, {size} bytes, from s3://{bucket}/{prefix}")
-
-    return Plan(host_step=download)
+    target, _ = _output_target(job, workspace)
+    plan = Plan(
+        env={
+            "AWS_ACCESS_KEY_ID": str(resolve_param(job.params["access-key"], secrets)),
+            "AWS_SECRET_ACCESS_KEY": str(resolve_param(job.params["secret-access-key"], secrets)),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "S3_ENDPOINT": str(job.params.get("endpoint") or ""),
+            "S3_REGION": str(job.params.get("region") or ""),
+        }
+    )
+    # boto3 and what it needs: public packages, the app's own files are elsewhere.
+    plan.read_only["/gradient/site-packages"] = Path(sysconfig.get_paths()["purelib"]).resolve()
+    plan.argv = [*_our_python(plan, "s3_download.py", "-I"), bucket, prefix, target]
+    return plan
 
 
 def _create_model(job: Job, workspace: Workspace, secrets: dict[str, str], job_run) -> Plan:
@@ -175,8 +180,11 @@ def _create_model(job: Job, workspace: Workspace, secrets: dict[str, str], job_r
     if model_input is None or job.inputs["model"].type != "dataset":
         raise ActionError("create-model@v1 needs a dataset input named `model`")
     (output_name,) = workspace.string_outputs
+    plan = Plan()
+    plan.argv = _our_python(plan, "create_model.py", "-I")
 
     def register(log: Callable[[str], None]) -> None:
+        summary = _model_summary(read_job_file(workspace.workdir, "model.json", 1024))
         version = DatasetVersion.objects.select_related("dataset").get(
             storage_location=str(model_input)
         )
@@ -187,10 +195,26 @@ def _create_model(job: Job, workspace: Workspace, secrets: dict[str, str], job_r
             dataset_version=version,
             job_run=job_run,
         )
-        (workspace.outputs / output_name).write_text(model.id)
-        log(f'registered model "{model.name}" ({model.id}) from {version}')
+        write_job_file(workspace.outputs, output_name, model.id)
+        log(
+            f'registered model "{model.name}" ({model.id}) from {version}: '
+            f"{summary['files']} files, {summary['bytes']} bytes"
+        )
 
-    return Plan(host_step=register)
+    plan.after = register
+    return plan
+
+
+def _model_summary(raw: bytes | None) -> dict[str, int]:
+    """The sandbox's {"files", "bytes"}, checked: it is data the job's side wrote."""
+    try:
+        summary = json.loads(raw or b"")
+        counts = {key: summary[key] for key in ("files", "bytes")}
+    except (ValueError, TypeError, KeyError):
+        counts = {}
+    if not counts or not all(type(v) is int and v >= 0 for v in counts.values()):
+        raise OutputError("create-model@v1: the model folder could not be described")
+    return counts
 
 
 PLANS = {

@@ -30,6 +30,7 @@ from runs.engine.local.scheduler import job_settled
 from runs.engine.local.workspace import (
     OutputError,
     Workspace,
+    outputs_check,
     read_string_output,
     workspace_prepare,
 )
@@ -144,9 +145,6 @@ def _intro(job: Job) -> str:
 
 def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWriter, secrets):
     plan = action_plan(job, workspace, secrets, job_run)
-    if plan.host_step is not None:
-        plan.host_step(writer.line)
-        return Outcome(ok=True, message="", exit_code=0)
     env = {name: _env_value(value, secrets) for name, value in job.env.items()}
     sandbox = Sandbox(
         argv=plan.argv,
@@ -157,14 +155,17 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
         network=job_run.run.cluster.allow_network,
         hostname=job.name[:63],
     )
-    process = subprocess.Popen(
-        sandbox.command(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return _supervise(process, writer, job_run, job)
+    running = sandbox.start()
+    try:
+        outcome = _supervise(running.process, writer, job_run, job)
+        if not outcome.ok and not outcome.canceled and running.out_of_memory():
+            limit = settings.LOCAL_ENGINE_DEFAULT_MEMORY
+            outcome.message = f"ran out of memory (limit {limit}, LOCAL_ENGINE_DEFAULT_MEMORY)"
+    finally:
+        running.close()
+    if outcome.ok and plan.after is not None:
+        plan.after(writer.line)
+    return outcome
 
 
 def _env_value(value: str, secrets: dict[str, str]) -> str:
@@ -175,6 +176,7 @@ def _env_value(value: str, secrets: dict[str, str]) -> str:
 
 def _collect_outputs(job_run: JobRun, job: Job, workspace: Workspace) -> dict:
     """String values read, then dataset versions committed (so a failure commits nothing)."""
+    outputs_check(workspace)
     outputs: dict = {}
     for name in workspace.string_outputs:
         outputs[name] = {"value": read_string_output(workspace, name)}

@@ -9,20 +9,30 @@ DATA_DIR/datasets/.staging/<tmp>/    a dataset output until the job succeeds
 
 Folders are few and flat on purpose: making and removing them is a measurable
 part of the time between one job's end and the next one's start.
+
+The folders the job writes belong to the job user (sandbox.give_to_job). What
+it leaves there is read by the worker, which may be root, so reading never
+follows a link out of them: a string output is opened with O_NOFOLLOW from
+the outputs folder, a dataset or volume output with a link leading out of it
+fails the job naming the link (links that stay inside are kept), and the
+total written under /workspace and /outputs is held to LOCAL_ENGINE_WRITABLE_MAX.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 
+from runs.engine.local.sandbox import Limits, give_to_job
 from runs.models import JobRun, Run
 from workflows.models import DatasetVersion
-from workflows.services import staging_folder
+from workflows.services import links_leaving, staging_folder
 from workflows.spec import STRING_OUTPUT_MAX_BYTES, Job, string_output_problem
 
 
@@ -66,9 +76,14 @@ class Workspace:
 
 
 def _version_folder(version_id: int) -> Path:
-    return Path(
+    folder = Path(
         DatasetVersion.objects.values_list("storage_location", flat=True).get(pk=version_id)
     )
+    # Versions committed before jobs ran as their own user were left 0700.
+    mode = folder.stat().st_mode
+    if mode & 0o005 != 0o005:
+        folder.chmod(mode | 0o005)
+    return folder
 
 
 def _string_file(workspace: Workspace, name: str, value: str) -> Path:
@@ -121,6 +136,8 @@ def workspace_prepare(
     workspace = Workspace(root=root, workdir=root / "workspace", outputs=root / "outputs")
     os.mkdir(workspace.workdir)
     os.mkdir(workspace.outputs)
+    give_to_job(workspace.workdir)
+    give_to_job(workspace.outputs)
     workspace.writable["/outputs"] = workspace.outputs
     for name in job.inputs:
         workspace.read_only[f"/inputs/{name}"] = _input_path(
@@ -138,22 +155,99 @@ def workspace_prepare(
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             workspace.volume_outputs[name] = folder
-        workspace.writable[f"/outputs/{name}"] = folder
+        workspace.writable[f"/outputs/{name}"] = give_to_job(folder)
     return workspace
 
 
+class LinkRefused(OSError):
+    """The file the job left is a symbolic link; the worker does not follow it."""
+
+
+def _open_no_follow(folder: Path, name: str, flags: int, mode: int = 0o644) -> int:
+    """os.open of folder/NAME that follows no link, neither NAME nor FOLDER itself."""
+    parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode, dir_fd=parent)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise LinkRefused(error.errno, "a symbolic link") from None
+        raise
+    finally:
+        os.close(parent)
+
+
+def read_job_file(folder: Path, name: str, max_bytes: int) -> bytes | None:
+    """Up to max_bytes + 1 bytes of a regular file the job wrote; None when it is not one."""
+    try:
+        fd = _open_no_follow(folder, name, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(max_bytes + 1)
+
+
+def write_job_file(folder: Path, name: str, text: str) -> None:
+    """Write a file into a folder the job owned, without following what it left there."""
+    fd = _open_no_follow(folder, name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def read_string_output(workspace: Workspace, name: str) -> str:
-    path = workspace.outputs / name
-    if not path.is_file():
+    """The text the job wrote to /outputs/NAME; a link there fails, whatever it points to."""
+    try:
+        data = read_job_file(workspace.outputs, name, STRING_OUTPUT_MAX_BYTES)
+    except LinkRefused:
+        raise OutputError(
+            f'the string output "{name}" is a symbolic link; write the value itself '
+            f"to /outputs/{name}"
+        ) from None
+    if data is None:
         raise OutputError(string_output_problem(name, None))
-    size = path.stat().st_size
-    if size > STRING_OUTPUT_MAX_BYTES:
+    if len(data) > STRING_OUTPUT_MAX_BYTES:
+        size = os.lstat(workspace.outputs / name).st_size
         raise OutputError(string_output_problem(name, "", size=size))
     try:
-        value = path.read_bytes().decode("utf-8")
+        value = data.decode("utf-8")
     except UnicodeDecodeError:
         raise OutputError(f'the string output "{name}" is not UTF-8 text') from None
     problem = string_output_problem(name, value)
     if problem:
         raise OutputError(problem)
     return value
+
+
+def _bytes_under(folder: Path) -> int:
+    total = 0
+    for current, _, files in os.walk(folder):
+        for name in files:
+            info = os.lstat(os.path.join(current, name))
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+    return total
+
+
+def outputs_check(workspace: Workspace) -> None:
+    """Refuse outputs the worker must not read or keep: links out of them, or too many bytes."""
+    folders = [("dataset", n, f) for n, f in workspace.dataset_outputs.items()]
+    folders += [("volume", n, f) for n, f in workspace.volume_outputs.items()]
+    for kind, name, folder in folders:
+        leaving = links_leaving(folder)
+        if leaving:
+            shown = ", ".join(leaving[:5]) + (", ..." if len(leaving) > 5 else "")
+            raise OutputError(
+                f'the {kind} output "{name}" has symbolic links that leave the output: {shown} '
+                "(a link in an output may only point inside it)"
+            )
+    written = sum(
+        _bytes_under(f) for f in [workspace.workdir, workspace.outputs, *(f for *_, f in folders)]
+    )
+    limit = Limits.from_settings().disk
+    if written > limit:
+        raise OutputError(
+            f"the job wrote {written} bytes into /workspace and /outputs, more than the "
+            f"{settings.LOCAL_ENGINE_WRITABLE_MAX} a job may (LOCAL_ENGINE_WRITABLE_MAX)"
+        )
