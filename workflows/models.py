@@ -5,7 +5,10 @@ import string
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from workflows.clusters import InstanceTypeError, cluster_shapes
 
 
 class Team(models.Model):
@@ -86,7 +89,18 @@ class Cluster(models.Model):
     instance_types = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Argo: instance type name -> {nodeSelector, tolerations, resources}.",
+        help_text=(
+            "Instance type name -> {cpu, memory, gpu, pids}; on Argo also nodeSelector, "
+            "tolerations, resources, gpuResource."
+        ),
+    )
+    default_instance_type = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The instance type of jobs that name none; empty: no limits.",
+    )
+    default_job_timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The timeout of jobs whose spec sets none."
     )
     settings = models.JSONField(
         default=dict, blank=True, help_text="Argo: artifact repository, volume size, podGC, TTL."
@@ -100,6 +114,12 @@ class Cluster(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        try:
+            cluster_shapes(self)
+        except InstanceTypeError as error:
+            raise ValidationError(str(error)) from None
 
 
 class WorkflowSpec(models.Model):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from runs.models import Run, RunPhase
+from workflows.clusters import InstanceTypeError, cluster_shapes_validate
 from workflows.models import (
     ApiKey,
     Cluster,
@@ -217,6 +218,41 @@ def workflow_set_default_spec(*, workflow: Workflow, spec: WorkflowSpec) -> Work
     Workflow.objects.filter(pk=workflow.pk).update(default_spec=spec)
     workflow.default_spec = spec
     return workflow
+
+
+_UNSET = object()
+
+
+def cluster_shapes_set(
+    *,
+    cluster: Cluster,
+    instance_types: object = _UNSET,
+    default_instance_type: object = _UNSET,
+    default_job_timeout_seconds: object = _UNSET,
+) -> Cluster:
+    """Change a cluster's instance types, default type or default timeout (what is given).
+
+    The result is checked whole before it is saved, so a default that names a
+    type the same request removes is refused rather than left dangling.
+    """
+    if instance_types is not _UNSET:
+        cluster.instance_types = instance_types
+    if default_instance_type is not _UNSET:
+        cluster.default_instance_type = default_instance_type or ""
+    if default_job_timeout_seconds is not _UNSET:
+        cluster.default_job_timeout_seconds = default_job_timeout_seconds
+    try:
+        cluster_shapes_validate(
+            instance_types=cluster.instance_types,
+            default_instance_type=cluster.default_instance_type,
+            default_job_timeout_seconds=cluster.default_job_timeout_seconds,
+        )
+    except InstanceTypeError as error:
+        raise InvalidRequest(str(error)) from None
+    cluster.save(
+        update_fields=["instance_types", "default_instance_type", "default_job_timeout_seconds"]
+    )
+    return cluster
 
 
 SECRET_NAME_MAX = 200

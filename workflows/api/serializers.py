@@ -117,10 +117,31 @@ class ClusterSerializer(serializers.Serializer):
     namespace = serializers.CharField()
     allowNetwork = serializers.BooleanField(source="allow_network")
     instanceTypes = serializers.SerializerMethodField()
+    defaultInstanceType = serializers.CharField(source="default_instance_type")
+    defaultJobTimeoutSeconds = serializers.IntegerField(
+        source="default_job_timeout_seconds", allow_null=True
+    )
     created = serializers.DateTimeField()
 
     def get_instanceTypes(self, cluster) -> list[str]:
         return sorted(cluster.instance_types or {})
+
+
+class ClusterShapesSerializer(serializers.Serializer):
+    """What PATCH /clusters/<id> changes; keys left out keep their value."""
+
+    instanceTypes = serializers.JSONField(
+        required=False,
+        source="instance_types",
+        help_text='Name -> {cpu, memory, gpu, pids, ...}, e.g. {"C4": {"cpu": "4", '
+        '"memory": "8Gi"}}.',
+    )
+    defaultInstanceType = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, source="default_instance_type"
+    )
+    defaultJobTimeoutSeconds = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, source="default_job_timeout_seconds"
+    )
 
 
 class SecretSerializer(serializers.Serializer):

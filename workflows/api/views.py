@@ -484,14 +484,33 @@ class ClusterListView(ApiView):
 
 
 class ClusterDetailView(ApiView):
+    actions = {"PATCH": Action.MANAGE_CLUSTERS}
+
+    def _cluster(self, request, cluster_id: str):
+        cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id)
+        cluster = found(cluster, f"cluster {cluster_id}")
+        self.check_object_permissions(request, cluster)
+        return cluster
+
     @extend_schema(
         summary="A cluster",
         parameters=[CLUSTER_ID],
         responses={200: s.ClusterSerializer, 404: ERRORS[404]},
     )
     def get(self, request, cluster_id: str) -> Response:
-        cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id)
-        return Response(s.ClusterSerializer(found(cluster, f"cluster {cluster_id}")).data)
+        return Response(s.ClusterSerializer(self._cluster(request, cluster_id)).data)
+
+    @extend_schema(
+        summary="Change a cluster's instance types, default instance type or default timeout",
+        parameters=[CLUSTER_ID],
+        request=s.ClusterShapesSerializer,
+        responses={200: s.ClusterSerializer, 400: ERRORS[400], 403: DELETE_ERRORS[403]},
+    )
+    def patch(self, request, cluster_id: str) -> Response:
+        cluster = self._cluster(request, cluster_id)
+        data = self.valid(s.ClusterShapesSerializer, request.data)
+        cluster = services.cluster_shapes_set(cluster=cluster, **data)
+        return Response(s.ClusterSerializer(cluster).data)
 
 
 class SecretScopeMixin:

@@ -64,6 +64,7 @@ from runs.engine.argo.manifest import (
     short_hash,
     task_names,
 )
+from workflows.clusters import InstanceType, format_cpu, format_memory
 from workflows.spec import Job, WorkflowSpec
 
 __all__ = [
@@ -290,8 +291,9 @@ class _Compiler:
             template["outputs"] = {key: value for key, value in outputs.items() if value}
         template["script" if job.action == "script" else "container"] = container
         template["volumes"] = volumes
-        if job.timeout_seconds:
-            template["activeDeadlineSeconds"] = str(job.timeout_seconds)
+        timeout = job.timeout_seconds or self.cluster.default_job_timeout_seconds
+        if timeout:
+            template["activeDeadlineSeconds"] = str(timeout)
         if job.retries:
             # "Always" also retries errors (a lost node, an evicted pod), as the
             # local engine retries an attempt whose worker was lost.
@@ -493,7 +495,7 @@ class _Compiler:
         return s3
 
     def _resources(self, job: Job, template: dict, container: dict) -> None:
-        name = job.resources.instance_type
+        name = job.resources.instance_type or self.cluster.default_instance_type
         if not name:
             return
         if self.cluster.instance_types is None:
@@ -503,10 +505,10 @@ class _Compiler:
         if shape is None:
             self._unknown_instance_type(job, name)
             return
-        if shape.get("nodeSelector"):
-            template["nodeSelector"] = dict(shape["nodeSelector"])
-        if shape.get("tolerations"):
-            template["tolerations"] = [dict(item) for item in shape["tolerations"]]
+        if shape.node_selector:
+            template["nodeSelector"] = dict(shape.node_selector)
+        if shape.tolerations:
+            template["tolerations"] = [dict(item) for item in shape.tolerations]
         resources = self.shapes.get(name)
         if resources is None:
             resources = self.shapes[name] = _resource_requirements(shape)
@@ -515,37 +517,54 @@ class _Compiler:
 
     def _unknown_instance_type(self, job: Job, name: str) -> None:
         own = (self.spec.data["jobs"][job.name].get("resources") or {}).get("instance-type")
-        path = (
-            ("jobs", job.name, "resources", "instance-type")
-            if own
-            else ("defaults", "resources", "instance-type")
+        defaults = ((self.spec.data.get("defaults") or {}).get("resources") or {}).get(
+            "instance-type"
         )
         known = ", ".join(sorted(self.cluster.instance_types)) or "none are defined"
-        problem = (
-            path,
-            f'this cluster has no instance type "{name}" (known: {known}); choose one of them '
-            "or ask the cluster's owner to add it",
-        )
+        if own or defaults:
+            path = (
+                ("jobs", job.name, "resources", "instance-type")
+                if own
+                else ("defaults", "resources", "instance-type")
+            )
+            problem = (
+                path,
+                f'this cluster has no instance type "{name}" (known: {known}); choose one of '
+                "them or ask the cluster's owner to add it",
+            )
+        else:
+            problem = (
+                (),
+                f'this cluster\'s default instance type "{name}" is not one of its instance types '
+                f"(known: {known}); ask the cluster's owner to fix it",
+            )
         if problem not in self.problems:
             self.problems.append(problem)
 
 
-def _resource_requirements(shape: Mapping) -> dict:
-    """Requests and limits of an instance type: explicit ones, or cpu/memory/gpu shorthand."""
-    explicit = shape.get("resources") or {}
-    requests = {key: str(value) for key, value in (explicit.get("requests") or {}).items()}
-    limits = {key: str(value) for key, value in (explicit.get("limits") or {}).items()}
-    if shape.get("cpu") is not None:
-        requests.setdefault("cpu", str(shape["cpu"]))
-    if shape.get("memory") is not None:
-        requests.setdefault("memory", str(shape["memory"]))
-        limits.setdefault("memory", str(shape["memory"]))
-    if shape.get("gpu"):
-        gpu_resource = shape.get("gpuResource") or GPU_RESOURCE
+def _resource_requirements(shape: InstanceType) -> dict:
+    """Requests and limits of an instance type: explicit ones, or cpu/memory/gpu shorthand.
+
+    CPU is a request only: a Kubernetes CPU limit throttles a job that the
+    scheduler placed on a node with room to spare. Memory is both (a pod over
+    its request may be evicted, one over its limit is killed), GPUs are
+    counted in limits, as Kubernetes wants extended resources. ``pids`` has no
+    per-container setting in Kubernetes (the kubelet's podPidsLimit is the
+    node's), so it is the local engine's only.
+    """
+    requests = dict(shape.resources.get("requests") or {})
+    limits = dict(shape.resources.get("limits") or {})
+    if shape.cpu is not None:
+        requests.setdefault("cpu", format_cpu(shape.cpu))
+    if shape.memory_bytes is not None:
+        requests.setdefault("memory", format_memory(shape.memory_bytes))
+        limits.setdefault("memory", format_memory(shape.memory_bytes))
+    if shape.gpu:
+        gpu_resource = shape.gpu_resource or GPU_RESOURCE
         # Kubernetes takes extended resources such as GPUs in limits; a
         # request, when given, must be equal.
-        limits.setdefault(gpu_resource, str(shape["gpu"]))
-        requests.setdefault(gpu_resource, str(shape["gpu"]))
+        limits.setdefault(gpu_resource, str(shape.gpu))
+        requests.setdefault(gpu_resource, str(shape.gpu))
     resources = {}
     if requests:
         resources["requests"] = requests

@@ -44,6 +44,7 @@ from runs.engine.argo.compiler import (
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import JOB_FINAL, job_transition, run_transition
+from workflows.clusters import InstanceTypeError, cluster_shapes
 from workflows.models import Cluster, DatasetVersion, short_id
 from workflows.secret_values import SecretUnreadable
 from workflows.selectors import DatasetRefError, dataset_find, secret_values
@@ -62,13 +63,25 @@ class SubmissionFailed(Exception):
 
 
 def cluster_config(cluster: Cluster) -> ClusterConfig:
-    """The compiler's view of a Cluster row (a local cluster maps no instance types)."""
+    """The compiler's view of a Cluster row (a local cluster maps no instance types).
+
+    CompileError when the row's shapes cannot be read (saved before they were
+    checked, or edited in the database): the run is refused with the reason.
+    """
     if cluster.kind != Cluster.Kind.ARGO:
         return ClusterConfig()
+    try:
+        shapes = cluster_shapes(cluster)
+    except InstanceTypeError as error:
+        raise CompileError(
+            [((), f'cluster "{cluster.handle}" cannot be used: {error}; ask its owner to fix it')]
+        ) from None
     return ClusterConfig(
         namespace=cluster.namespace or "default",
-        instance_types=cluster.instance_types or {},
+        instance_types=shapes.instance_types,
         settings=cluster.settings or {},
+        default_instance_type=shapes.default_instance_type,
+        default_job_timeout_seconds=shapes.default_job_timeout_seconds,
     )
 
 
@@ -106,8 +119,8 @@ def spec_manifest(*, text: str, cluster: Cluster | None = None) -> dict:
     result = spec_checked(text)
     if not result.valid:
         raise SpecRejected("the spec is not valid", errors=result.errors)
-    config = cluster_config(cluster) if cluster is not None else ClusterConfig()
     try:
+        config = cluster_config(cluster) if cluster is not None else ClusterConfig()
         return compile_workflow(result.spec, config).manifest
     except CompileError as error:
         raise SpecRejected(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from workflows.clusters import InstanceType
+
 API_VERSION = "argoproj.io/v1alpha1"
 ENTRYPOINT = "main"
 LABEL_PREFIX = "gradient-workflows.io"
@@ -49,14 +51,33 @@ class ClusterConfig:
     """What the compiler knows of an Argo cluster (the Cluster row's fields, as plain data).
 
     ``instance_types`` None means "no cluster chosen": instance types are
-    noted in an annotation instead of being mapped. ``settings`` keys read
-    here: artifactRepository, volumeSize, volumeStorageClass, volumeAccessModes,
+    noted in an annotation instead of being mapped. They are the typed shapes
+    of workflows.clusters, the same the local engine reads; a mapping of JSON
+    shapes (as a Cluster row stores them) is read into them here, so an
+    unreadable one raises InstanceTypeError. ``default_instance_type`` is the
+    type of jobs that name none, ``default_job_timeout_seconds`` the
+    deadline of jobs whose spec sets none. ``settings`` keys read here:
+    artifactRepository, volumeSize, volumeStorageClass, volumeAccessModes,
     podGC, ttlStrategy, serviceAccountName, toolImage, imagePullSecrets.
     """
 
     namespace: str | None = None
-    instance_types: Mapping[str, Mapping] | None = None
+    instance_types: Mapping[str, InstanceType] | None = None
     settings: Mapping = field(default_factory=dict)
+    default_instance_type: str | None = None
+    default_job_timeout_seconds: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.instance_types is not None and not all(
+            isinstance(shape, InstanceType) for shape in self.instance_types.values()
+        ):
+            typed = {
+                name: shape
+                if isinstance(shape, InstanceType)
+                else InstanceType.from_json(shape, name)
+                for name, shape in self.instance_types.items()
+            }
+            object.__setattr__(self, "instance_types", typed)
 
     @property
     def s3(self) -> Mapping | None:
