@@ -200,6 +200,9 @@ LOCAL_ENGINE_STOP_GRACE_SECONDS = float(os.environ.get("LOCAL_ENGINE_STOP_GRACE_
 # older than the lease has lost its worker and is retried or failed.
 LOCAL_ENGINE_HEARTBEAT_SECONDS = float(os.environ.get("LOCAL_ENGINE_HEARTBEAT_SECONDS", "5"))
 LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", "30"))
+# The GPUs of this worker host that jobs may have, as comma-separated device
+# indexes ("0,1,2,3"); empty: none. Each job asking for N gets N of its own.
+LOCAL_ENGINE_GPUS = os.environ.get("LOCAL_ENGINE_GPUS", "")
 # file:// URLs and host paths as git repositories (repository links and the
 # git-checkout action): handy on one's own machine, a way to read the host's
 # repositories on a shared server, where this should be turned off.

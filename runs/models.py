@@ -147,3 +147,18 @@ class LogChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} lines {self.first_line}+{self.line_count}"
+
+
+class GpuLease(models.Model):
+    """One GPU of one worker host, held by the job running on it (see runs.engine.local.gpus)."""
+
+    host = models.CharField(max_length=255)
+    index = models.PositiveSmallIntegerField(help_text="The device index on the host.")
+    job = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="gpu_leases")
+    acquired = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "index"], name="one_lease_per_gpu")]
+
+    def __str__(self) -> str:
+        return f"GPU {self.index} of {self.host} for job {self.job_id}"
