@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from runs.events import publish_on_commit
 from runs.logs import LogWriter
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
@@ -416,3 +417,25 @@ def _enqueue_cancel(run_id: int) -> None:
     from runs.tasks import run_cancel
 
     run_cancel.delay(run_id)
+
+
+def job_detail_set(*, job_run: JobRun, message: str) -> bool:
+    """Say what a RUNNING job is doing before its process starts (e.g. pulling its image).
+
+    The job's message changes and a `job.detail` event tells the pages; a job
+    that has moved on meanwhile (canceled, retried) is left alone.
+    """
+    with transaction.atomic():
+        changed = JobRun.objects.filter(
+            pk=job_run.pk, phase=JobPhase.RUNNING, attempt=job_run.attempt
+        ).update(message=message)
+        if changed:
+            event = {
+                "type": "job.detail",
+                "job": job_run.name,
+                "attempt": job_run.attempt,
+                "message": message,
+                "at": timezone.now().isoformat(),
+            }
+            publish_on_commit(job_run.run_id, event)
+    return bool(changed)
