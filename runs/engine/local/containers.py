@@ -46,7 +46,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from runs.engine.local.gpus import gpu_flags
 from runs.engine.local.sandbox import WORKING_DIRECTORY, Sandbox
+from workflows.clusters import InstanceType, parse_cpu, parse_memory
 
 logger = logging.getLogger(__name__)
 
@@ -162,29 +164,6 @@ def _probe(name: str, store: str) -> str | None:
     return None
 
 
-_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|k)?$")
-_UNITS = {
-    None: 1,
-    "k": 1000,
-    "K": 1000,
-    "M": 1000**2,
-    "G": 1000**3,
-    "T": 1000**4,
-    "Ki": 1024,
-    "Mi": 1024**2,
-    "Gi": 1024**3,
-    "Ti": 1024**4,
-}
-
-
-def parse_bytes(value: object, what: str) -> int:
-    """`4Gi`, `512Mi`, `2G` or a number of bytes, as Kubernetes writes memory."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
-        raise LimitError(f'{what}: "{value}" is not a size; write e.g. 512Mi, 4Gi or 2G')
-    return int(float(match[1]) * _UNITS[match[2]])
-
-
 def format_bytes(size: int) -> str:
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= factor:
@@ -204,24 +183,25 @@ class Limits:
     writable: int
 
     @classmethod
-    def for_job(cls, instance_type: dict | None = None) -> Limits:
+    def for_job(cls, instance_type: InstanceType | None = None) -> Limits:
         """The instance type's limits where it sets them, else the LOCAL_ENGINE_DEFAULT_* ones."""
-        given = dict(instance_type or {})
-        memory = given.get("memory") or settings.LOCAL_ENGINE_DEFAULT_MEMORY
-        cpus = given.get("cpu") or settings.LOCAL_ENGINE_DEFAULT_CPUS
-        pids = given.get("pids") or settings.LOCAL_ENGINE_DEFAULT_PIDS
+        shape = instance_type or InstanceType()
+        memory = settings.LOCAL_ENGINE_DEFAULT_MEMORY
+        cpus = settings.LOCAL_ENGINE_DEFAULT_CPUS
+        pids = settings.LOCAL_ENGINE_DEFAULT_PIDS
         try:
             return cls(
-                memory=parse_bytes(memory, "memory") if memory else None,
-                cpus=float(cpus) if cpus else None,
-                pids=int(pids) if pids else None,
-                gpus=int(given.get("gpu") or 0),
-                tmp=parse_bytes(settings.LOCAL_ENGINE_TMP_SIZE, "LOCAL_ENGINE_TMP_SIZE"),
-                writable=parse_bytes(
+                memory=shape.memory_bytes
+                or (parse_memory(memory, "LOCAL_ENGINE_DEFAULT_MEMORY") if memory else None),
+                cpus=shape.cpu or (parse_cpu(cpus, "LOCAL_ENGINE_DEFAULT_CPUS") if cpus else None),
+                pids=shape.pids or (int(pids) if pids else None),
+                gpus=shape.gpu,
+                tmp=parse_memory(settings.LOCAL_ENGINE_TMP_SIZE, "LOCAL_ENGINE_TMP_SIZE"),
+                writable=parse_memory(
                     settings.LOCAL_ENGINE_WRITABLE_MAX, "LOCAL_ENGINE_WRITABLE_MAX"
                 ),
             )
-        except (TypeError, ValueError) as error:
+        except ValueError as error:
             raise LimitError(f"the job's limits cannot be read: {error}") from None
 
 
@@ -308,11 +288,7 @@ class Container:
         nproc = _ulimit(resource.RLIMIT_NPROC, limits.pids or _pid_max())
         args += [f"--ulimit=nofile={nofile}:{nofile}", f"--ulimit=nproc={nproc}:{nproc}"]
         args.append(f"--tmpfs=/tmp:rw,nosuid,nodev,size={limits.tmp},mode=1777")
-        if self.gpu_devices and self.runtime.docker:
-            args += ["--gpus", "device=" + ",".join(map(str, self.gpu_devices))]
-        elif self.gpu_devices:
-            # NVIDIA's Container Device Interface names each GPU of the host.
-            args += [f"--device=nvidia.com/gpu={index}" for index in self.gpu_devices]
+        args += gpu_flags(self.runtime.name, self.gpu_devices)
         args += ["--workdir", WORKING_DIRECTORY]
         args += ["--mount", _mount(sandbox.workdir, WORKING_DIRECTORY, read_only=False)]
         for target in sorted(sandbox.writable, key=len):

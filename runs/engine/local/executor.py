@@ -38,6 +38,7 @@ from runs.engine.local.containers import (
     format_bytes,
     runtime_choice,
 )
+from runs.engine.local.gpus import GpuRequestTooLarge, gpus_acquire, gpus_release
 from runs.engine.local.images import ImageError, PullStopped, image_pull, image_reference
 from runs.engine.local.sandbox import Sandbox, SandboxUnavailable
 from runs.engine.local.scheduler import job_settled
@@ -52,6 +53,7 @@ from runs.models import JobPhase, JobRun, Run
 from runs.services import job_detail_set
 from runs.specs import spec_model
 from runs.transitions import job_transition
+from workflows.clusters import InstanceType, InstanceTypeError, cluster_shapes
 from workflows.secret_values import SecretUnreadable
 from workflows.selectors import dataset_find, secret_values
 from workflows.services import dataset_version_commit, dataset_version_reserve
@@ -61,6 +63,8 @@ from workflows.spec.durations import format_duration
 logger = logging.getLogger(__name__)
 
 CANCEL_CHECK_SECONDS = 0.25
+# How often a job waiting for GPUs asks again whether enough are free.
+GPU_WAIT_SECONDS = 2.0
 # How often the size of a container job's writable folders is measured.
 WRITABLE_CHECK_SECONDS = 2.0
 # podman's and Docker's exit status when the engine itself failed to run the container.
@@ -119,7 +123,8 @@ class _Watch:
     def __init__(self, job_run: JobRun, job: Job, writer: LogWriter) -> None:
         self.job_run, self.job, self.writer = job_run, job, writer
         now = time.monotonic()
-        self.deadline = now + job.timeout_seconds if job.timeout_seconds else None
+        self.timeout = job.timeout_seconds or job_run.run.cluster.default_job_timeout_seconds
+        self.deadline = now + self.timeout if self.timeout else None
         self.next_cancel_check = now + CANCEL_CHECK_SECONDS
         self.next_heartbeat = now + settings.LOCAL_ENGINE_HEARTBEAT_SECONDS
         self.next_size_check = now + WRITABLE_CHECK_SECONDS
@@ -140,9 +145,10 @@ class _Watch:
                 self.writer.line("cancel requested: stopping the job")
                 self.stopped = Outcome(ok=False, canceled=True, message="canceled")
         if self.stopped is None and self.deadline is not None and now >= self.deadline:
-            limit = format_duration(self.job.timeout_seconds)
+            limit = format_duration(self.timeout)
+            whose = "the job's" if self.job.timeout_seconds else "the cluster's default"
             self.writer.line(f"timeout of {limit} reached: stopping the job")
-            self.stopped = Outcome(ok=False, message=f"timed out after {limit} (the job's timeout)")
+            self.stopped = Outcome(ok=False, message=f"timed out after {limit} ({whose} timeout)")
         if self.stopped is None and self.writable is not None and now >= self.next_size_check:
             self.stopped = self._writable_exceeded()
             self.next_size_check = time.monotonic() + WRITABLE_CHECK_SECONDS
@@ -246,7 +252,7 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
     return _supervise(process, writer, watch, lambda: _stop_process_tree(process, grace))
 
 
-def _start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+def _start(command: list[str], env: dict[str, str] | None = None, cwd=None) -> subprocess.Popen:
     """The job's process (or its container's client), its output in one pipe."""
     return subprocess.Popen(
         command,
@@ -254,6 +260,7 @@ def _start(command: list[str], env: dict[str, str] | None = None) -> subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
+        cwd=cwd,
         start_new_session=True,
     )
 
@@ -295,14 +302,35 @@ def _image_ready(job_run: JobRun, image: str, runtime: Runtime, writer: LogWrite
     return None
 
 
-def _instance_type(job_run: JobRun, job: Job, writer: LogWriter) -> dict | None:
-    name = job.resources.instance_type
-    if not name:
-        return None
-    found = (job_run.run.cluster.instance_types or {}).get(name)
-    if found is None:
-        writer.line(f'the cluster defines no instance type "{name}": default limits apply')
+def _instance_type(job_run: JobRun, job: Job, writer: LogWriter) -> InstanceType | None:
+    """The job's shape on its cluster: the type it names, else the cluster's default."""
+    shapes = cluster_shapes(job_run.run.cluster)
+    found = shapes.for_job(job.resources.instance_type)
+    if found is None and job.resources.instance_type:
+        writer.line(
+            f'the cluster defines no instance type "{job.resources.instance_type}": '
+            "the default limits apply"
+        )
     return found
+
+
+def _gpus_wait(job_run: JobRun, count: int, watch: _Watch) -> tuple[int, ...] | None:
+    """`count` whole GPUs of this host for the job, waiting while too few are free.
+
+    None when the job was stopped (canceled, timed out) while it waited.
+    """
+    waiting = False
+    while True:
+        devices = gpus_acquire(job_id=job_run.pk, count=count)
+        if devices is not None:
+            return devices
+        if not waiting:
+            waiting = True
+            job_detail_set(job_run=job_run, message=f"waiting for {count} free GPU(s)")
+        for _ in range(int(GPU_WAIT_SECONDS / CANCEL_CHECK_SECONDS)):
+            if watch.check() is not None:
+                return None
+            time.sleep(CANCEL_CHECK_SECONDS)
 
 
 def _run_in_container(
@@ -312,17 +340,26 @@ def _run_in_container(
     if stopped is not None:
         return stopped
     limits = Limits.for_job(_instance_type(job_run, job, writer))
+    devices: tuple[int, ...] = ()
+    if limits.gpus:
+        devices = _gpus_wait(job_run, limits.gpus, watch)
+        if devices is None:
+            return watch.stopped
+        writer.line(f"GPUs of this host given to the job: {', '.join(map(str, devices))}")
     container = Container(
         runtime=runtime,
         name=container_name(job_run.log_id, job_run.attempt),
         image=image_reference(job.params["image"]).full,
         sandbox=sandbox,
         limits=limits,
+        gpu_devices=devices,
     )
     container.hand_over_folders()
     watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], limits.writable)
     command, env = container.command()
-    process = _start(command, env)
+    # conmon leaves a file named "oom" in its working directory on cgroup v1:
+    # the attempt's folder, which goes with the attempt.
+    process = _start(command, env, cwd=sandbox.workdir.parent)
     grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
     try:
         outcome = _supervise(
@@ -338,6 +375,8 @@ def _run_in_container(
             )
     finally:
         container.remove()
+        if devices:
+            gpus_release(job_id=job_run.pk)
     return outcome
 
 
@@ -471,7 +510,9 @@ def job_execute(job_id: int) -> None:
             outcome.outputs = _collect_outputs(job_run, job, workspace)
     except (
         ActionError,
+        GpuRequestTooLarge,
         ImageError,
+        InstanceTypeError,
         LimitError,
         OutputError,
         RuntimeUnavailable,
