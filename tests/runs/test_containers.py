@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from pathlib import Path
@@ -43,6 +44,7 @@ def worker(django_db_setup, tmp_path_factory, redis_url_module, test_images, eng
         LOCAL_ENGINE_DEFAULT_PIDS="64",
         LOCAL_ENGINE_TMP_SIZE="1Mi",
         LOCAL_ENGINE_WRITABLE_MAX="4Mi",
+        LOCAL_ENGINE_GPUS="0",
     ) as running:
         yield running
 
@@ -50,6 +52,21 @@ def worker(django_db_setup, tmp_path_factory, redis_url_module, test_images, eng
 @pytest.fixture
 def world(transactional_db, worker):
     return make_world()
+
+
+@pytest.fixture
+def fake_gpu():
+    """A CDI specification giving podman one "GPU", nvidia.com/gpu=0, which sets an
+    environment variable instead of adding a device (this machine has no GPU)."""
+    folder = Path("/var/run/cdi")
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = folder / f"gradient-test-{os.getpid()}.yaml"
+    spec.write_text(
+        'cdiVersion: "0.5.0"\nkind: "nvidia.com/gpu"\ndevices:\n'
+        '  - name: "0"\n    containerEdits:\n      env: ["FAKE_GPU=0"]\n'
+    )
+    yield
+    spec.unlink()
 
 
 def container_names(engine_store: Path) -> list[str]:
@@ -411,3 +428,41 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition did not hold in time"
         time.sleep(0.1)
+
+
+def test_a_job_gets_whole_gpus_of_its_own_and_the_next_waits_for_them(world, fake_gpu):
+    from runs.models import GpuLease
+
+    Cluster.objects.filter(team=world.team, handle="local").update(
+        instance_types={"one-gpu": {"gpu": 1}}
+    )
+    job = """
+            resources: {instance-type: one-gpu}
+            uses: script@v1
+            with:
+              image: bash:5
+              script: |
+                echo "start $EPOCHREALTIME gpu=$FAKE_GPU"
+                sleep 2
+                echo "end $EPOCHREALTIME"
+    """
+    run = wait_for_run(world.submit(f"jobs:\n  a:{job}\n  b:{job}"))
+
+    assert run.phase == "SUCCEEDED", job_log(run, "a") + job_log(run, "b")
+    clocks = {}
+    for name in ("a", "b"):
+        log = job_log(run, name)
+        assert "gpu=0" in log and "GPUs of this host given to the job: 0" in log
+        clocks[name] = {
+            line.split()[0]: float(line.split()[1])
+            for line in log.splitlines()
+            if line.startswith(("start ", "end "))
+        }
+    first, second = sorted(clocks.values(), key=lambda c: c["start"])
+    assert second["start"] >= first["end"], "the GPU was given to two jobs at once"
+    events = redis.Redis.from_url(settings.REDIS_URL).xrange(run_stream_key(run.pk))
+    details = [json.loads(fields[b"event"]) for _, fields in events]
+    assert "waiting for 1 free GPU(s)" in [
+        e["message"] for e in details if e["type"] == "job.detail"
+    ]
+    assert not GpuLease.objects.exists(), "the GPU was given back"
