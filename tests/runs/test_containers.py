@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import textwrap
 import threading
 from pathlib import Path
 
@@ -191,10 +192,12 @@ def test_a_pull_with_an_auth_file_reaches_a_registry_that_wants_credentials(
 
 
 def test_a_job_over_its_memory_limit_fails_saying_it_ran_out_of_memory(world):
-    run = world.submit(
-        """
-        jobs:
-          hungry:
+    Cluster.objects.filter(team=world.team, handle="local").update(
+        instance_types={"small": {"memory": "32Mi"}}
+    )
+    hungry = textwrap.indent(
+        textwrap.dedent(
+            """\
             uses: script@v1
             with:
               image: bash:5
@@ -202,14 +205,18 @@ def test_a_job_over_its_memory_limit_fails_saying_it_ran_out_of_memory(world):
                 echo starting
                 big=$(head -c 200000000 /dev/zero | tr '\\0' x)
                 echo "survived ${#big}"
-        """
+            """
+        ),
+        "    ",
     )
-    run = wait_for_run(run)
+    spec = f"jobs:\n  default:\n{hungry}  small:\n    resources: {{instance-type: small}}\n{hungry}"
+    run = wait_for_run(world.submit(spec))
 
-    hungry = run.jobs.get(name="hungry")
-    assert hungry.phase == "FAILED", job_log(run, "hungry")
-    assert hungry.message == "ran out of memory (limit 64 MiB)"
-    assert "survived" not in job_log(run, "hungry")
+    for name, limit in (("default", "64 MiB"), ("small", "32 MiB")):
+        job = run.jobs.get(name=name)
+        assert job.phase == "FAILED", job_log(run, name)
+        assert job.message == f"ran out of memory (limit {limit})"
+        assert "survived" not in job_log(run, name)
 
 
 def test_processes_tmp_and_writable_folders_are_bounded(world):
