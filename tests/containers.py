@@ -184,3 +184,31 @@ class TestImages:
         """Build another image now and push it (to the mirror unless told otherwise)."""
         built = image_build(self.builder, self.builder / "contexts", tag, extra=extra)
         return image_push(self.builder, built, to or self.mirror, name)
+
+
+def worker_env(images: TestImages, store: Path, **extra: str) -> dict[str, str]:
+    """Settings for a Celery worker that runs jobs with podman, pulling from `images`' mirror."""
+    return {
+        "LOCAL_ENGINE_RUNTIME": "podman",
+        "LOCAL_ENGINE_IMAGE_STORE": str(store),
+        "LOCAL_ENGINE_REGISTRY_MIRRORS": f"docker.io={images.mirror.host}",
+        **extra,
+    }
+
+
+def container_names(store: Path) -> list[str]:
+    """The containers podman has in `store`, running or not."""
+    answer = subprocess.run(
+        [*podman(store), "ps", "-a", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return answer.stdout.split()
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.1)

@@ -34,12 +34,11 @@ def engine_store():
 @pytest.fixture(scope="module")
 def worker(django_db_setup, tmp_path_factory, redis_url_module, test_images, engine_store):
     log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = containers.worker_env(test_images, engine_store)
     with celery_worker(
         concurrency=2,
         log_path=log,
-        LOCAL_ENGINE_RUNTIME="podman",
-        LOCAL_ENGINE_IMAGE_STORE=str(engine_store),
-        LOCAL_ENGINE_REGISTRY_MIRRORS=f"docker.io={test_images.mirror.host}",
+        **env,
         LOCAL_ENGINE_STOP_GRACE_SECONDS="2",
         LOCAL_ENGINE_DEFAULT_MEMORY="64Mi",
         LOCAL_ENGINE_DEFAULT_PIDS="64",
@@ -68,18 +67,6 @@ def fake_gpu():
     )
     yield
     spec.unlink()
-
-
-def container_names(engine_store: Path) -> list[str]:
-    import subprocess
-
-    answer = subprocess.run(
-        [*containers.podman(engine_store), "ps", "-a", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return answer.stdout.split()
 
 
 def test_a_job_runs_in_its_image_and_not_on_the_host(world):
@@ -404,11 +391,11 @@ def test_cancel_and_timeout_stop_the_container_itself(world, engine_store):
     )
     long = wait_for_job_phase(canceled, "long", "RUNNING")
     name = f"gw-{long.log_id}-{long.attempt}"
-    _wait_for(lambda: name in container_names(engine_store))
+    containers.wait_for(lambda: name in containers.container_names(engine_store))
     assert run_request_cancel(run=canceled)
     canceled = wait_for_run(canceled, timeout=30)
     assert canceled.phase == "CANCELED"
-    assert name not in container_names(engine_store)
+    assert name not in containers.container_names(engine_store)
 
     timed_out = wait_for_run(
         world.submit(
@@ -424,52 +411,5 @@ def test_cancel_and_timeout_stop_the_container_itself(world, engine_store):
     )
     slow = timed_out.jobs.get(name="slow")
     assert slow.message == "timed out after 2s (the job's timeout)"
-    assert f"gw-{slow.log_id}-{slow.attempt}" not in container_names(engine_store)
-    assert not [n for n in container_names(engine_store) if n.startswith("gw-")]
-
-
-def _wait_for(condition, timeout: float = 30.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        time.sleep(0.1)
-
-
-def test_a_job_gets_whole_gpus_of_its_own_and_the_next_waits_for_them(world, fake_gpu):
-    from runs.models import GpuLease
-
-    Cluster.objects.filter(team=world.team, handle="local").update(
-        instance_types={"one-gpu": {"gpu": 1}}
-    )
-    job = """
-            resources: {instance-type: one-gpu}
-            uses: script@v1
-            with:
-              image: bash:5
-              script: |
-                echo "start $EPOCHREALTIME gpu=$FAKE_GPU"
-                sleep 2
-                echo "end $EPOCHREALTIME"
-    """
-    run = wait_for_run(world.submit(f"jobs:\n  a:{job}\n  b:{job}"))
-
-    assert run.phase == "SUCCEEDED", job_log(run, "a") + job_log(run, "b")
-    clocks = {}
-    for name in ("a", "b"):
-        log = job_log(run, name)
-        assert "gpu=0" in log and "GPUs of this host given to the job: 0" in log
-        clocks[name] = {
-            line.split()[0]: float(line.split()[1])
-            for line in log.splitlines()
-            if line.startswith(("start ", "end "))
-        }
-    first, second = sorted(clocks.values(), key=lambda c: c["start"])
-    assert second["start"] >= first["end"], "the GPU was given to two jobs at once"
-    events = redis.Redis.from_url(settings.REDIS_URL).xrange(run_stream_key(run.pk))
-    details = [json.loads(fields[b"event"]) for _, fields in events]
-    assert "waiting for 1 free GPU(s)" in [
-        e["message"] for e in details if e["type"] == "job.detail"
-    ]
-    assert not GpuLease.objects.exists(), "the GPU was given back"
+    assert f"gw-{slow.log_id}-{slow.attempt}" not in containers.container_names(engine_store)
+    assert not [n for n in containers.container_names(engine_store) if n.startswith("gw-")]

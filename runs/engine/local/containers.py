@@ -363,4 +363,5 @@ def _cgroup_peak(cgroup: str) -> int | None:
 
 def container_remove_by_name(runtime: Runtime, name: str) -> None:
     """Stop and remove a container a lost worker left running (nothing when it is gone)."""
-    subprocess.run([*runtime.engine, "rm", "-f", "--time", "0", name], capture_output=True)
+    wait = [] if runtime.docker else ["--time", "0"]
+    subprocess.run([*runtime.engine, "rm", "-f", *wait, name], capture_output=True)
