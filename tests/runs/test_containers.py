@@ -115,7 +115,7 @@ def test_an_image_is_pulled_through_the_mirror_on_first_use_and_the_pull_shows(w
         f"pulling docker.io/library/layered:1 (from {test_images.mirror.host}, then docker.io)"
         in first
     )
-    assert f"pulled docker.io/library/layered:1 from {test_images.mirror.host}" in first
+    assert "pulled docker.io/library/layered:1 in " in first
     assert "layer 2" in first
     assert "pulling" not in job_log(run, "again"), "a cached image is not pulled again"
     events = redis.Redis.from_url(settings.REDIS_URL).xrange(run_stream_key(run.pk))
@@ -163,7 +163,7 @@ def test_a_pull_with_an_auth_file_reaches_a_registry_that_wants_credentials(
     store = containers.store_make()
     lines: list[str] = []
     try:
-        result = image_pull(
+        seconds = image_pull(
             engine=containers.podman(store),
             docker=False,
             image=f"{test_images.private.host}/library/bash:5",
@@ -174,7 +174,9 @@ def test_a_pull_with_an_auth_file_reaches_a_registry_that_wants_credentials(
         )
     finally:
         containers.store_remove(store)
-    assert result.source == test_images.private.host
+    assert seconds > 0
+    host = test_images.private.host
+    assert lines[0] == f"pulling {host}/library/bash:5 (from {host})"
     assert any(line.startswith("pull: Writing manifest") for line in lines), lines
 
 

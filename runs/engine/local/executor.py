@@ -287,7 +287,7 @@ def _image_ready(job_run: JobRun, image: str, runtime: Runtime, writer: LogWrite
             return stopped.message if stopped else None
 
         try:
-            pulled = image_pull(
+            seconds = image_pull(
                 engine=list(runtime.engine),
                 docker=runtime.docker,
                 image=image,
@@ -297,7 +297,7 @@ def _image_ready(job_run: JobRun, image: str, runtime: Runtime, writer: LogWrite
             )
         except PullStopped:
             return watch.stopped
-        writer.line(f"pulled {reference.full} from {pulled.source} in {pulled.seconds:.1f} s")
+        writer.line(f"pulled {reference.full} in {seconds:.1f} s")
     _present_images.add(reference.full)
     return None
 

@@ -210,12 +210,6 @@ class PullProgress:
         return f"{len(self.done)}/{len(self.layers)} layers"
 
 
-@dataclass
-class PullResult:
-    seconds: float
-    source: str
-
-
 def _answer(output: list[str]) -> str:
     """The registry's answer in a failed pull's output: podman's `Error:` line, or the last."""
     for line in reversed(output):
@@ -233,8 +227,9 @@ def image_pull(
     detail: Callable[[str], None],
     tick: Callable[[], str | None],
     authfile: Path | None = None,
-) -> PullResult:
-    """Pull `image` through the configured mirrors, telling the log and the job's detail.
+) -> float:
+    """Pull `image` through the configured mirrors, telling the log and the job's detail;
+    answers the seconds it took.
 
     `authfile` is a registry credentials file (Docker's config.json format) to
     pull with, written by the caller into a private folder.
@@ -247,16 +242,16 @@ def image_pull(
     with tempfile.TemporaryDirectory(prefix="gradient-pull-") as private:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": private}
         if docker:
-            attempts = [(reference.on(source), source) for source in sources]
+            attempts = [reference.on(source) for source in sources]
             if authfile is not None:
                 env["DOCKER_CONFIG"] = str(authfile.parent)
         else:
             conf = Path(private) / "registries.conf"
             conf.write_text(registries.registries_conf(reference))
             env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
-            attempts = [(reference.full, ", then ".join(sources))]
+            attempts = [reference.full]
         failures = []
-        for name, source in attempts:
+        for name in attempts:
             command = [*engine, "pull", name]
             if authfile is not None and not docker:
                 command[len(engine) + 1 : len(engine) + 1] = ["--authfile", str(authfile)]
@@ -264,7 +259,7 @@ def image_pull(
             if output is None:
                 if docker and name != reference.full:
                     subprocess.run([*engine, "tag", name, reference.full], check=True)
-                return PullResult(seconds=time.monotonic() - started, source=source)
+                return time.monotonic() - started
             failures.append(_answer(output))
     answers = "; ".join(failures)
     raise ImageError(f'could not pull the image "{image}" ({reference.full}): {answers}')
