@@ -257,13 +257,13 @@ def test_a_cluster_without_network_leaves_a_job_only_loopback(world):
             jobs:
               net:
                 uses: container@v1
-                with: {image: bash:5, command: ["ls", "/sys/class/net"]}
+                with: {image: bash:5, command: [sh, -c, "echo interfaces: $(ls /sys/class/net)"]}
             """
         )
     )
 
     assert run.phase == "SUCCEEDED"
-    assert job_log(run, "net").splitlines()[1:] == ["lo"]
+    assert job_log(run, "net").splitlines()[-1] == "interfaces: lo"
 
 
 def test_a_job_with_network_cannot_reach_the_hosts_loopback(world):
@@ -372,7 +372,7 @@ def test_container_root_is_not_host_root_and_its_outputs_are_committed(world):
 
     log = job_log(run, "write")
     assert run.phase == "SUCCEEDED", log
-    assert log.splitlines()[1].split() == ["0", "100000", "65536"]
+    assert ["0", "100000", "65536"] in [line.split() for line in log.splitlines()]
     version = DatasetVersion.objects.get(dataset__name="written")
     written = Path(version.storage_location) / "sub" / "file.txt"
     assert written.read_text() == "made\n"
