@@ -186,3 +186,30 @@ def test_an_unknown_runtime_setting_is_refused_naming_the_choices():
     with pytest.raises(RuntimeUnavailable, match="use one of auto, podman, docker, bwrap"):
         _runtime_choice("kubernetes", "")
     assert _runtime_choice("bwrap", "").name == "bwrap"
+
+
+def test_auto_falls_back_to_bubblewrap_and_the_log_says_why(monkeypatch):
+    from runs.engine.local.executor import _intro
+    from workflows.spec import parse_spec
+
+    monkeypatch.setattr("runs.engine.local.containers.shutil.which", lambda name, **_: None)
+    choose = _runtime_choice.__wrapped__
+
+    fallback = choose("auto", "")
+    with pytest.raises(RuntimeUnavailable, match="LOCAL_ENGINE_RUNTIME=podman, but podman is not"):
+        choose("podman", "")
+
+    assert fallback == Runtime(
+        "bwrap",
+        reason="LOCAL_ENGINE_RUNTIME=auto found no container engine: podman is not installed; "
+        "docker is not installed",
+    )
+    spec = parse_spec(
+        "jobs:\n  a:\n    uses: script@v1\n    with: {image: 'bash:5', script: ls}\n"
+    ).spec
+    assert _intro(spec.job("a"), fallback) == (
+        'the spec asks for the image "bash:5"; the local engine ran this job on the host\'s file '
+        "system instead, in a bubblewrap sandbox (LOCAL_ENGINE_RUNTIME=auto found no container "
+        "engine: podman is not installed; docker is not installed)"
+    )
+    assert _intro(spec.job("a"), PODMAN) == 'script@v1 runs in the image "bash:5" with podman'
