@@ -111,10 +111,11 @@ def _wait_until_up(url: str, process: subprocess.Popen) -> None:
 
 
 def podman(store: Path) -> list[str]:
-    """podman on a private store (images and containers under `store`)."""
-    runc = shutil.which("runc") or shutil.which("runc", path="/usr/sbin:/sbin")
-    command = ["podman", "--root", str(store / "storage"), "--runroot", str(store / "run")]
-    return command + ([f"--runtime={runc}"] if runc else [])
+    """podman on a private store (images, containers and state under `store`), as the engine
+    runs it."""
+    from runs.engine.local.containers import engine_command
+
+    return list(engine_command("podman", str(store)))
 
 
 def store_make() -> Path:
@@ -123,8 +124,12 @@ def store_make() -> Path:
 
 
 def store_remove(store: Path) -> None:
-    """Remove a private podman store, unmounting what podman left mounted in it."""
-    subprocess.run([*podman(store), "system", "reset", "--force"], capture_output=True)
+    """Remove a private podman store, unmounting what podman left mounted in it.
+
+    Not `podman system reset`: that also empties podman's host-wide state
+    folder, under every other podman on the machine.
+    """
+    subprocess.run([*podman(store), "rm", "--all", "--force"], capture_output=True)
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
     for mount in sorted((m for m in mounts if m.startswith(str(store))), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True)

@@ -127,7 +127,7 @@ def _runtime_choice(wanted: str, store: str) -> Runtime:
     for name in ("podman", "docker") if wanted == "auto" else (wanted,):
         problem = _probe(name, store)
         if problem is None:
-            return Runtime(name, engine=_engine(name, store))
+            return Runtime(name, engine=engine_command(name, store))
         problems.append(problem)
     if wanted != "auto":
         raise RuntimeUnavailable(f"LOCAL_ENGINE_RUNTIME={wanted}, but {problems[0]}")
@@ -136,7 +136,8 @@ def _runtime_choice(wanted: str, store: str) -> Runtime:
     return Runtime("bwrap", reason=reason)
 
 
-def _engine(name: str, store: str) -> tuple[str, ...]:
+def engine_command(name: str, store: str = "") -> tuple[str, ...]:
+    """The engine client's argv prefix; for podman with a `store`, everything it keeps is there."""
     if name == "docker":
         return (shutil.which("docker"),)
     engine = [shutil.which("podman")]
@@ -145,7 +146,10 @@ def _engine(name: str, store: str) -> tuple[str, ...]:
     if runc:
         engine.append(f"--runtime={runc}")
     if store:
-        engine += ["--root", str(Path(store) / "storage"), "--runroot", str(Path(store) / "run")]
+        folder = Path(store)
+        engine += ["--root", str(folder / "storage"), "--runroot", str(folder / "run")]
+        # Without it podman keeps state in the host-wide /run/libpod, shared with every store.
+        engine += ["--tmpdir", str(folder / "tmp")]
     return tuple(engine)
 
 
@@ -153,7 +157,7 @@ def _probe(name: str, store: str) -> str | None:
     """None when `name` can run containers here, else why not."""
     if not shutil.which(name):
         return f"{name} is not installed"
-    check = [*_engine(name, store), "info", "--format", "{{json .}}"]
+    check = [*engine_command(name, store), "info", "--format", "{{json .}}"]
     try:
         answer = subprocess.run(check, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:

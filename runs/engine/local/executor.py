@@ -275,9 +275,8 @@ def _image_ready(job_run: JobRun, image: str, runtime: Runtime, writer: LogWrite
     reference = image_reference(image)
     if reference.full in _present_images:
         return None
-    check = ["image", "inspect", reference.full] if runtime.docker else ["image", "exists"]
-    check = [*runtime.engine, *check] + ([] if runtime.docker else [reference.full])
-    if subprocess.run(check, capture_output=True).returncode != 0:
+    verb = ("image", "inspect") if runtime.docker else ("image", "exists")
+    if subprocess.run([*runtime.engine, *verb, reference.full], capture_output=True).returncode:
 
         def detail(message: str) -> None:
             job_detail_set(job_run=job_run, message=message)
@@ -298,6 +297,7 @@ def _image_ready(job_run: JobRun, image: str, runtime: Runtime, writer: LogWrite
         except PullStopped:
             return watch.stopped
         writer.line(f"pulled {reference.full} in {seconds:.1f} s")
+        detail("")
     _present_images.add(reference.full)
     return None
 
@@ -323,6 +323,8 @@ def _gpus_wait(job_run: JobRun, count: int, watch: _Watch) -> tuple[int, ...] | 
     while True:
         devices = gpus_acquire(job_id=job_run.pk, count=count)
         if devices is not None:
+            if waiting:
+                job_detail_set(job_run=job_run, message="")
             return devices
         if not waiting:
             waiting = True
