@@ -346,12 +346,34 @@ class Container:
         if self.runtime.docker:
             subprocess.run([*self.runtime.engine, "rm", "-f", self.name], capture_output=True)
             return
-        # One folder per controller on cgroup v1, one in all on v2; conmon's is inside.
-        folders = [*CGROUP_ROOT.glob(f"*{self.cgroup}"), CGROUP_ROOT / self.cgroup.lstrip("/")]
-        for folder in folders:
-            for inner in sorted(folder.glob("**/"), key=lambda p: len(p.parts), reverse=True):
-                with contextlib.suppress(OSError):
-                    inner.rmdir()
+        # conmon may still be in its cgroup for a moment after the client
+        # returns: what cannot go now goes when this process's next job ends.
+        for cgroup in [*_cgroups_left, self.cgroup]:
+            if cgroup in _cgroups_left:
+                _cgroups_left.remove(cgroup)
+            if not _cgroup_remove(cgroup):
+                _cgroups_left.append(cgroup)
+
+
+# Cgroups of this process's ended containers that were still busy when they ended.
+_cgroups_left: list[str] = []
+
+
+def _cgroup_remove(cgroup: str) -> bool:
+    """Remove the folders of `cgroup` (one per controller on cgroup v1, one on v2, and
+    conmon's inside); False when some are still in use."""
+    relative = cgroup.lstrip("/")
+    folders = [*CGROUP_ROOT.glob(f"*/{relative}"), CGROUP_ROOT / relative]
+    removed = True
+    for folder in folders:
+        for inner in sorted(folder.glob("**/"), key=lambda p: len(p.parts), reverse=True):
+            try:
+                inner.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                removed = False
+    return removed
 
 
 def _cgroup_peak(cgroup: str) -> int | None:
