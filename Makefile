@@ -9,14 +9,26 @@ PYTEST_ARGS ?=
 # The dashboard's ES modules are bundled from frontend/ into static/dist/.
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell cat frontend/package-lock.json | sha1sum | cut -c1-12)
 FRONTEND_SOURCES := frontend/build.mjs $(shell find frontend/src -name '*.js')
+# Debian packages: what the local engine runs jobs with (sandbox, git, the
+# container runtime and the static tools put into job images), then what only
+# the suite needs (the browser tests' Chromium, a local image registry).
+SYSTEM_PACKAGES := bubblewrap git podman runc slirp4netns uidmap busybox-static bash-static
+TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium docker-registry
 
-.PHONY: install run test lint format lock bench clean
+.PHONY: install system-packages test-system-packages run test lint format lock bench clean
 
-install: $(STAMP) static/dist/.built
+install: system-packages $(STAMP) static/dist/.built
+
+# Installed with apt-get where we may (root, or sudo without a password);
+# otherwise the command fails naming what is missing.
+system-packages:
+	scripts/ensure-system-packages $(SYSTEM_PACKAGES)
+
+test-system-packages:
+	scripts/ensure-system-packages $(TEST_SYSTEM_PACKAGES)
 
 $(STAMP): requirements.lock
 	scripts/ensure-python "$(PYTHON)"
-	scripts/ensure-system-packages --warn bubblewrap git
 	test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
 	rm -f $(VENV)/.installed-*
@@ -35,7 +47,7 @@ static/dist/.built: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
 run: install
 	$(BIN)/python -m gradient.launcher run
 
-test: install
+test: install test-system-packages
 	$(BIN)/python -m gradient.launcher exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

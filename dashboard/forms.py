@@ -1,4 +1,5 @@
-"""Forms of the dashboard's few writes: projects, workflows, secrets, members, API keys."""
+"""Forms of the dashboard's few writes: projects, workflows, secrets, registries, members,
+API keys."""
 
 from django import forms
 
@@ -35,6 +36,13 @@ class MemberRoleForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=200)
+
+
+class ContainerRegistryForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    server = forms.CharField(max_length=255)
+    username = forms.CharField(max_length=200)
+    password = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
 
 
 class RerunForm(forms.Form):

@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from dashboard.diff import SpecDiff, spec_diff
+from runs.masking import output_shown
 from runs.models import JobRun, Run
 from runs.selectors import job_get, run_status_document, runs_of
 from workflows.access import Action, can
@@ -26,6 +27,7 @@ from workflows.models import (
 )
 from workflows.selectors import (
     api_key_list,
+    container_registry_list,
     dataset_version_files,
     project_get,
     project_list,
@@ -125,6 +127,7 @@ def project_page(*, user, project_id: int) -> dict | None:
             secret_list(scope=Secret.Scope.PROJECT, team=team, project=project)
         ),
         "team_secrets": list(secret_list(scope=Secret.Scope.TEAM, team=team)),
+        "registries": list(container_registry_list(team=team)),
         "clusters": list(
             Cluster.objects.filter(team=team)
             .annotate(secret_count=Count("secrets"))
@@ -308,7 +311,7 @@ def _uses(entries: dict, project: Project) -> tuple[list[DatasetUse], list[Value
             version = by_id.get(dataset.get("versionId"))
             datasets.append(_dataset_use(name, dataset.get("id", ""), version))
         elif "value" in entry:
-            values.append(ValueUse(name=name, kind="string", value=entry.get("value")))
+            values.append(ValueUse(name=name, kind="string", value=output_shown(entry)))
         elif "volume" in entry or entry.get("type") == "volume":
             values.append(ValueUse(name=name, kind="volume", value=None))
         else:
@@ -508,6 +511,9 @@ def team_page(*, user, team_id: int) -> dict | None:
         "members": team.member_list,
         "projects": list(project_list(user=user, team_id=team.pk)),
         "may_manage_members": can(user, Action.MANAGE_MEMBERS, team),
+        "registries": list(container_registry_list(team=team)),
+        "may_manage_registries": can(user, Action.MANAGE_REGISTRIES, team),
+        "on_team_page": True,
     }
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard import views
+from dashboard import registries, views
 
 WORKFLOW = "workflows/<uuid:workflow_id>"
 RUN = f"{WORKFLOW}/runs/<int:number>"
@@ -29,6 +29,16 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("profile/keys/new", views.api_key_new, name="api-key-new"),
     path("profile/keys/<int:key_id>/revoke", views.api_key_revoke, name="api-key-revoke"),
+    path(
+        "teams/<int:team_id>/registries/add",
+        registries.registry_add,
+        name="registry-add",
+    ),
+    path(
+        "teams/<int:team_id>/registries/<str:name>/delete",
+        registries.registry_delete,
+        name="registry-delete",
+    ),
     path(f"{WORKFLOW}/", views.workflow_page, name="workflow"),
     path(f"{WORKFLOW}/compare", views.run_compare, name="run-compare"),
     path(f"{RUN}/", views.run_page, name="run"),

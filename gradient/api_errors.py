@@ -3,21 +3,40 @@
 `errors` is present only for problems in a document the client sent (a spec
 or a run's inputs): each is a SpecError dict with the document it is about.
 Domain exceptions from the services (`InvalidRequest`, `SubmissionError`) are
-turned into answers here, so views can call a service and let it raise.
+turned into answers here, so views can call a service and let it raise. An
+exception nothing expected (a bug) is logged with its traceback and answered
+with a JSON 500 that names no detail of it: an API client never gets
+Django's HTML error page.
+
+`JsonErrorsMiddleware` covers what DRF's handler never sees: an unknown URL,
+a method a non-DRF view refuses, an exception that escapes a view or happens
+around it. Under `/api/` and `/gradient/` those answer JSON too, never
+Django's HTML pages (a client cannot read them; the debug page even shows a
+traceback). The CLI surface prints `error.message`, so its body has both keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import logging
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from runs.services import REQUEST, SubmissionError
 from workflows.services import InvalidRequest
+
+logger = logging.getLogger(__name__)
 
 # How many document errors the one-line `detail` spells out; `errors` has them all.
 DETAIL_ERRORS = 3
@@ -94,7 +113,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.ParseError(_parse_error_detail(exc))
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        view = context.get("view")
+        logger.error("unexpected error in %s", type(view).__name__, exc_info=exc)
+        return _answer(
+            {"detail": "internal server error; the server log has the details"},
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     if isinstance(exc, exceptions.ValidationError):
         lines = _flatten(exc.detail)
         response.data = {"detail": "; ".join(lines) or "the request is not valid"}
@@ -114,3 +138,81 @@ def _parse_error_detail(exc: exceptions.ParseError) -> str:
             + "); send a JSON object, or the spec as text/plain where that is accepted"
         )
     return detail
+
+
+JSON_ERROR_PREFIXES = ("/api/", "/gradient/")
+
+
+def _no_such_url(request: HttpRequest) -> str:
+    detail = f"{request.method} {request.path}: there is no such URL in this API"
+    if request.path.startswith("/api/"):
+        detail += "; /api/docs/ lists its endpoints"
+    return detail
+
+
+def _json_error(request: HttpRequest, detail: str, status_code: int) -> JsonResponse:
+    body: dict = {"detail": detail}
+    if request.path.startswith("/gradient/"):
+        body["error"] = {"message": detail}
+    return JsonResponse(body, status=status_code)
+
+
+def _is_json(response: HttpResponse) -> bool:
+    media_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _detail_of(request: HttpRequest, response: HttpResponse) -> str:
+    """What went wrong, from a non-JSON error answer: its own `detail` when it has one."""
+    if not response.streaming:
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("detail"), str):
+            return body["detail"]
+    code = response.status_code
+    if code == 404:
+        return _no_such_url(request)
+    if code == 405:
+        allowed = response.get("Allow")
+        use = f"; use {allowed}" if allowed else ""
+        return f"{request.method} is not allowed on {request.path}{use}"
+    if code >= 500:
+        return "internal server error; the server log has the details"
+    return f"{code} {response.reason_phrase}".lower()
+
+
+class JsonErrorsMiddleware:
+    """Under /api/ and /gradient/: every error answer is JSON with a `detail`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code < 400
+            or not request.path.startswith(JSON_ERROR_PREFIXES)
+            or _is_json(response)
+        ):
+            return response
+        answer = _json_error(request, _detail_of(request, response), response.status_code)
+        if response.has_header("Allow"):
+            answer["Allow"] = response["Allow"]
+        return answer
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith(JSON_ERROR_PREFIXES):
+            return None
+        if isinstance(exception, Http404):
+            return _json_error(request, _no_such_url(request), 404)
+        if isinstance(exception, PermissionDenied):
+            return _json_error(request, "you may not do this", 403)
+        if isinstance(exception, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+            return _json_error(request, f"the request body is larger than {limit} KiB", 413)
+        if isinstance(exception, SuspiciousOperation | BadRequest):
+            return _json_error(request, f"the request was refused: {exception}", 400)
+        logger.error("%s %s failed", request.method, request.path, exc_info=exception)
+        return _json_error(request, "internal server error; the server log has the details", 500)

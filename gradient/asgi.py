@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django (GitHub's hook through a body gate first), websockets
+through Channels."""
 
 import os
 
@@ -13,10 +14,11 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded)
 
 from gradient.routing import websocket_urlpatterns  # noqa: E402
+from workflows.git.asgi import WebhookBodyGate  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": WebhookBodyGate(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_shutdown
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gradient.settings")
 
@@ -29,3 +29,12 @@ def _recycle_database_connections(**_) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_ready.connect
+def _reconcile_at_start(**_) -> None:
+    """A worker that starts (after a crash, say) has the database's backlog queued at once
+    rather than at the next beat."""
+    from runs import queue
+
+    queue.reconcile()

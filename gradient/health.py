@@ -1,4 +1,10 @@
-"""What /healthz reports: the database, Redis, and at least one Celery worker."""
+"""What /healthz reports: the database, Redis, and at least one Celery worker.
+
+A check that fails is tried once more on a fresh connection before the part
+is called down: after a Redis restart, the connections this process pooled
+(Celery's broker pool above all) are dead until something replaces them, and
+a monitor must not see minutes of 503s while the workers already answer.
+"""
 
 from __future__ import annotations
 
@@ -19,17 +25,38 @@ def _check_database() -> dict:
     return {"ok": True, "vendor": connection.vendor}
 
 
-def _check_redis() -> dict:
-    if not settings.REDIS_URL:
-        return {"ok": False, "error": "REDIS_URL is not set and no private Redis is running"}
+def _ping_redis() -> None:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
-    except redis.RedisError as error:
-        return {"ok": False, "error": f"Redis did not answer: {error}"}
     finally:
         client.close()
+
+
+def _check_redis() -> dict:
+    if not settings.REDIS_URL:
+        return {"ok": False, "error": "REDIS_URL is not set and no private Redis is running"}
+    try:
+        _ping_redis()
+    except redis.RedisError:
+        try:
+            _ping_redis()
+        except redis.RedisError as error:
+            return {"ok": False, "error": f"Redis did not answer: {error}"}
     return {"ok": True}
+
+
+def _ping_on_a_fresh_connection(app) -> list:
+    """`app.control.ping` on a new broker connection, bypassing Celery's pools.
+
+    `control.ping(connection=...)` would still publish through the pooled
+    producers, whose connections are the suspects; kombu's pools are global
+    per broker URL, so they cannot be swapped for this app alone either.
+    """
+    with app.connection_for_write() as connection:
+        mailbox = app.control.mailbox(connection)
+        mailbox._producer_pool = None  # publish on `connection` itself
+        return mailbox._broadcast("ping", reply=True, timeout=CELERY_PING_SECONDS, limit=1)
 
 
 def _check_celery() -> dict:
@@ -37,8 +64,11 @@ def _check_celery() -> dict:
 
     try:
         replies = app.control.ping(timeout=CELERY_PING_SECONDS, limit=1)
-    except Exception as error:  # the broker connection can fail in many ways
-        return {"ok": False, "error": f"could not ask Celery workers: {error}"}
+    except Exception:  # the broker connection can fail in many ways; try a fresh one
+        try:
+            replies = _ping_on_a_fresh_connection(app)
+        except Exception as error:
+            return {"ok": False, "error": f"could not ask Celery workers: {error}"}
     if not replies:
         return {
             "ok": False,

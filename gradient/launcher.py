@@ -6,6 +6,13 @@
     python -m gradient.launcher exec -- CMD    CMD with REDIS_URL set, starting a
                                                private Redis for it when unset
 
+`run` supervises what it started: the private Redis, the Celery worker, the
+Argo watcher or Daphne that dies is started again (after 1 s, doubling up to
+30 s while it keeps dying), with a line saying so, and the others go on; the
+private Redis comes back on the same port with its data (gradient/private_redis.py),
+so the others reconnect to the URL they have. A child dying while the dashboard
+is still starting stops the start instead: that is a setup problem to report.
+
 Ctrl-C, or SIGTERM to the launcher or its process group, stops every child.
 Children also get SIGTERM if the launcher itself dies (PR_SET_PDEATHSIG), so
 nothing is left behind even after a SIGKILL.
@@ -23,14 +30,22 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from gradient.private_redis import PrivateRedis, start_private_redis
+from gradient.private_redis import PrivateRedisError, start_private_redis, write_private_file
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 120.0
+# A child that dies is started again after 1 s, then 2, 4, ... up to 30 s while
+# it keeps dying; one that ran this long before dying starts over at 1 s.
+RESTART_BACKOFF_FIRST = 1.0
+RESTART_BACKOFF_MAX = 30.0
+STABLE_SECONDS = 60.0
 
 
 def _die_with_parent() -> None:
@@ -45,41 +60,145 @@ def _data_dir() -> Path:
     return settings.DATA_DIR
 
 
-class Supervisor:
-    """Owns the child processes and stops them together."""
+@dataclass
+class Child:
+    """A process the launcher keeps running: started again with backoff when it dies."""
 
-    def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen]] = []
-        self.redis: PrivateRedis | None = None
+    name: str
+    launch: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = RESTART_BACKOFF_FIRST
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = self.launch()
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL what the child left in its process group (a dead worker's pool processes)."""
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+class Supervisor:
+    """Owns the child processes: restarts one that dies, and stops them together.
+
+    Each child leads its own process group, so that what a dead child leaves
+    behind (a Celery worker's pool processes) can be killed with it, without
+    touching the others.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: list[Child] = []
+        self.redis: Child | None = None
+        self.redis_url: str | None = None
+        # Where the private Redis's URL is announced to `manage.py` commands (settings.py).
+        self.announce_file: Path | None = None
         self.stopping = False
 
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        process = subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
-        )
-        self.children.append((name, process))
+    def start(self, name: str, command: list[str]) -> None:
+        def launch() -> subprocess.Popen:
+            return subprocess.Popen(
+                command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+                process_group=0,
+            )
+
+        child = Child(name=name, launch=launch)
+        child.start()
+        self.children.append(child)
+
+    def start_redis(self, work_dir: Path) -> str:
+        """Start the private Redis (the same port and data on every start); return its URL."""
+
+        def launch() -> subprocess.Popen:
+            server = start_private_redis(work_dir, preexec_fn=_die_with_parent, process_group=0)
+            self.redis_url = server.url
+            return server.process
+
+        self.redis = Child(name="the private Redis", launch=launch)
+        self.redis.start()
+        return self.redis_url
+
+    def _all(self) -> list[Child]:
+        return ([self.redis] if self.redis else []) + self.children
 
     def exited_child(self) -> tuple[str, int] | None:
-        for name, process in self.children:
-            code = process.poll()
+        for child in self._all():
+            code = child.exit_code()
             if code is not None:
-                return name, code
+                return child.name, code
         return None
+
+    def supervise(self) -> None:
+        """Schedule a dead child's restart, with backoff; start those whose time has come."""
+        now = time.monotonic()
+        for child in self._all():
+            if child.restart_at is None:
+                code = child.exit_code()
+                if code is None:
+                    continue
+                child.kill_leftovers()
+                if now - child.started_at >= STABLE_SECONDS:
+                    child.backoff = RESTART_BACKOFF_FIRST
+                _say(f"{child.name} exited with code {code}; restarting it in {child.backoff:g} s")
+                child.restart_at = now + child.backoff
+                child.backoff = min(child.backoff * 2, RESTART_BACKOFF_MAX)
+            elif now >= child.restart_at and not self.stopping:
+                self._restart(child)
+
+    def _restart(self, child: Child) -> None:
+        old_url = self.redis_url
+        try:
+            child.start()
+        except (OSError, PrivateRedisError) as error:
+            child.restart_at = time.monotonic() + child.backoff
+            _say(f"{child.name} did not start again ({error}); next try in {child.backoff:g} s")
+            return
+        _say(f"started {child.name} again")
+        if child is self.redis and self.redis_url != old_url:
+            # Its port was taken meanwhile: the others hold the old URL, so they
+            # start again with the new one.
+            _say("the private Redis is on a new port; restarting the others to use it")
+            self.env["REDIS_URL"] = self.redis_url
+            if self.announce_file is not None:
+                write_private_file(self.announce_file, self.redis_url)
+            for other in self.children:
+                if other.exit_code() is None:
+                    other.process.terminate()
 
     def stop_all(self) -> None:
         self.stopping = True
-        for _, process in self.children:
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for _, process in self.children:
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self.redis is not None:
-            self.redis.stop()
+        # Redis last: workers that are shutting down still talk to it.
+        for group in (self.children, [self.redis] if self.redis else []):
+            for child in group:
+                if child.exit_code() is None:
+                    child.process.terminate()
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for child in group:
+                if child.process is None:
+                    continue
+                try:
+                    child.process.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+                child.kill_leftovers()
+
+
+def _say(message: str) -> None:
+    print(f"make run: {message}", flush=True)
 
 
 def _run_step(command: list[str], env: dict[str, str], what: str) -> None:
@@ -130,7 +249,7 @@ def run_dashboard() -> int:
     port = os.environ.get("PORT", "8000")
     python = sys.executable
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    supervisor = Supervisor()
+    supervisor = Supervisor(env)
 
     def request_stop(signum, frame):
         supervisor.stopping = True
@@ -140,10 +259,11 @@ def run_dashboard() -> int:
 
     try:
         if not env.get("REDIS_URL"):
-            supervisor.redis = start_private_redis(run_dir, preexec_fn=_die_with_parent)
-            env["REDIS_URL"] = supervisor.redis.url
-            announced_redis.write_text(supervisor.redis.url)
-            print(f"make run: started a private Redis at {supervisor.redis.url}", flush=True)
+            env["REDIS_URL"] = supervisor.start_redis(data_dir / "redis")
+            # The URL holds the password: readable by this user only.
+            write_private_file(announced_redis, env["REDIS_URL"])
+            supervisor.announce_file = announced_redis
+            _say(f"started a private Redis at {_without_password(env['REDIS_URL'])}")
         _run_step([python, "manage.py", "migrate", "--noinput"], env, "migrating the database")
         _run_step([python, "manage.py", "collectstatic", "--noinput", "-v0"], env, "collectstatic")
         _run_step([python, "manage.py", "setup_demo"], env, "creating the demo data")
@@ -163,17 +283,11 @@ def run_dashboard() -> int:
                 "--beat",
                 f"--schedule={run_dir / 'celerybeat-schedule'}",
             ],
-            env,
         )
-        supervisor.start(
-            "the Argo watcher",
-            [python, "manage.py", "argo_watch"],
-            env,
-        )
+        supervisor.start("the Argo watcher", [python, "manage.py", "argo_watch"])
         supervisor.start(
             "Daphne",
             [python, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "gradient.asgi:application"],
-            env,
         )
         _wait_until_healthy(f"http://127.0.0.1:{port}/healthz", supervisor)
         if not supervisor.stopping:
@@ -188,17 +302,19 @@ def run_dashboard() -> int:
                 flush=True,
             )
         while not supervisor.stopping:
-            exited = supervisor.exited_child()
-            if exited:
-                print(f"make run: {exited[0]} exited with code {exited[1]}; stopping", flush=True)
-                return 1
+            supervisor.supervise()
             time.sleep(0.5)
         return 0
     finally:
-        print("make run: stopping", flush=True)
+        _say("stopping")
         supervisor.stop_all()
         announced_redis.unlink(missing_ok=True)
         lock.close()
+
+
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def exec_with_redis(command: list[str]) -> int:
@@ -207,7 +323,8 @@ def exec_with_redis(command: list[str]) -> int:
     if os.environ.get("REDIS_URL"):
         os.execvp(command[0], command)
     with tempfile.TemporaryDirectory(prefix="gradient-redis-") as work_dir:
-        server = start_private_redis(Path(work_dir), preexec_fn=_die_with_parent)
+        # The suite's throwaway Redis: nothing to keep, so no append-only file.
+        server = start_private_redis(Path(work_dir), persistent=False, preexec_fn=_die_with_parent)
         try:
             env = dict(os.environ, REDIS_URL=server.url)
             child = subprocess.Popen(command, env=env)

@@ -7,6 +7,7 @@ gradient/launcher.py). Production and CI set DATABASE_URL and REDIS_URL.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -93,12 +94,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "workflows",
     "runs",
     "dashboard",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that it sees every error answer of /api/ and /gradient/.
+    "gradient.api_errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,6 +111,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the answer of lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gradient.urls"
@@ -159,6 +165,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
+# Login throttling (gradient/login_throttle.py): after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair waits the cool-off.
+AUTHENTICATION_BACKENDS = [
+    "gradient.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "gradient.login_throttle.lockout_response"
+# One row per successful login would grow without end; failures are what count.
+AXES_DISABLE_ACCESS_LOG = True
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -166,8 +187,10 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+# The image collects static files at build time into its own folder (STATIC_ROOT
+# in the Dockerfile); a checkout collects them into the data folder.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "staticfiles")).resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -186,8 +209,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The reconciler queues again what the database says must run and no message
+# will start (runs.engine.reconciler); a lost message costs at most this long.
+RECONCILE_SECONDS = float(os.environ.get("RECONCILE_SECONDS", "10"))
 CELERY_BEAT_SCHEDULE = {
-    "recover-lost-jobs": {"task": "runs.tasks.jobs_recover_lost", "schedule": 10.0},
+    "reconcile-runs": {
+        "task": "runs.tasks.runs_reconcile",
+        "schedule": RECONCILE_SECONDS,
+        # A pass that waited longer than a period behind busy workers is dropped:
+        # the next one is on its way, and passes must not pile up.
+        "options": {"expires": RECONCILE_SECONDS},
+    },
     "poll-git-repositories": {
         "task": "workflows.git.tasks.repositories_poll",
         "schedule": float(os.environ.get("GIT_POLL_SECONDS", "60")),
@@ -224,8 +256,9 @@ LOCAL_ENGINE_WRITABLE_MAX = os.environ.get("LOCAL_ENGINE_WRITABLE_MAX", "20Gi")
 LOCAL_ENGINE_GPUS = os.environ.get("LOCAL_ENGINE_GPUS", "")
 # file:// URLs and host paths as git repositories (repository links and the
 # git-checkout action): handy on one's own machine, a way to read the host's
-# repositories on a shared server, where this should be turned off.
-ALLOW_LOCAL_REPOSITORIES = _env_bool("ALLOW_LOCAL_REPOSITORIES", True)
+# repositories on a shared server, so off unless turned on. Even on, the
+# server's own files (data folder, checkout) are never read as a repository.
+ALLOW_LOCAL_REPOSITORIES = _env_bool("ALLOW_LOCAL_REPOSITORIES", False)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -264,6 +297,9 @@ SPECTACULAR_SETTINGS = {
 
 # Largest spec text accepted anywhere (API, editor, CLI surface).
 SPEC_MAX_BYTES = 1024 * 1024
+# Most jobs in one spec, hence one run: past it the validator reports an
+# error at the spec's `jobs:` line. Stored specs are not checked again.
+MAX_JOBS_PER_RUN = int(os.environ.get("MAX_JOBS_PER_RUN", "5000"))
 
 LOGGING = {
     "version": 1,

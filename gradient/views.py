@@ -1,3 +1,5 @@
+"""The project's own small views: the health check."""
+
 from django.http import JsonResponse
 
 from gradient.health import check_health

@@ -5,6 +5,11 @@ stream entry id as `seq`. A client that reconnects with `?last=<seq>` gets
 exactly what it missed when the stream still holds that entry, and a fresh
 snapshot otherwise, so the page never shows a stale state after a network
 blip or a Redis restart.
+
+Access is asked of workflows.access when the socket connects and again,
+at most every ACCESS_RECHECK_SECONDS, before events read since are sent: a
+member removed from the team (or who left it) gets 4403 instead of the
+rest of the run's log.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from urllib.parse import parse_qs
 
 import redis.asyncio as aioredis
@@ -34,6 +40,8 @@ READ_BLOCK_MS = 3_000
 SOCKET_TIMEOUT_SECONDS = 15
 READ_BATCH = 500
 RECONNECT_SECONDS = 1.0
+# How stale the connect-time access check may get before it is asked again.
+ACCESS_RECHECK_SECONDS = 10.0
 
 
 def _may_watch(user, run_id: int) -> bool:
@@ -55,6 +63,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
         self.reader: asyncio.Task | None = None
+        self.checked_at = time.monotonic()
         allowed = user is not None and user.is_authenticated
         if allowed:
             allowed = await database_sync_to_async(_may_watch)(user, self.run_id)
@@ -65,6 +74,13 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         last = (query.get("last") or [None])[0]
         self.reader = asyncio.create_task(self._follow(last))
+
+    async def _still_allowed(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked_at < ACCESS_RECHECK_SECONDS:
+            return True
+        self.checked_at = now
+        return await database_sync_to_async(_may_watch)(self.scope["user"], self.run_id)
 
     async def disconnect(self, code: int) -> None:
         if self.reader is not None:
@@ -109,6 +125,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
                     await asyncio.sleep(RECONNECT_SECONDS)
                     position, last = None, None
                     continue
+                if answer and not await self._still_allowed():
+                    await self.close(code=FORBIDDEN)
+                    return
                 for _, entries in answer:
                     for entry_id, fields in entries:
                         position = entry_id.decode()

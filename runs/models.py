@@ -74,14 +74,37 @@ class Run(models.Model):
     engine_state = models.JSONField(
         default=dict, blank=True, help_text="What the engine keeps about the run (Argo name, uid)."
     )
+    idempotency_key = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The submission's Idempotency-Key header: a retry with it answers this run.",
+    )
+    request_fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="SHA-256 of what was submitted with the key; another request may not reuse it.",
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workflow", "number"], name="run_number_unique")
+            models.UniqueConstraint(fields=["workflow", "number"], name="run_number_unique"),
+            models.UniqueConstraint(
+                fields=["workflow", "created_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_idempotency_key_unique",
+            ),
         ]
         indexes = [
             models.Index(fields=["workflow", "-number"]),
             models.Index(fields=["workflow", "phase", "-number"]),
+            # The reconciler reads the runs that have not ended every few seconds.
+            models.Index(
+                fields=["created"],
+                name="run_open_idx",
+                condition=models.Q(phase__in=["PENDING", "RUNNING"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -121,6 +144,14 @@ class JobRun(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["run", "name"], name="job_name_unique_in_run")
+        ]
+        indexes = [
+            # Lost-job recovery looks for running jobs with an old heartbeat every few seconds.
+            models.Index(
+                fields=["heartbeat"],
+                name="job_running_heartbeat_idx",
+                condition=models.Q(phase="RUNNING"),
+            ),
         ]
         ordering = ["run", "position"]
 

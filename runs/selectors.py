@@ -6,8 +6,10 @@ import uuid
 
 from django.db.models import QuerySet
 
+from runs.masking import outputs_shown
 from runs.models import JobRun, LogChunk, Run
 from workflows.access import visible_to
+from workflows.selectors import id_of
 
 # The largest chunk the log writer makes; lets a page query start near its first line.
 MAX_CHUNK_LINES = 5000
@@ -51,7 +53,7 @@ def job_status(job: JobRun) -> dict:
         "attempt": job.attempt,
         "exitCode": job.exit_code,
         "message": job.message,
-        "outputs": job.outputs,
+        "outputs": outputs_shown(job.outputs),
         "reusedFrom": job.reused_from_run,
     }
 
@@ -77,7 +79,7 @@ def run_summary(run: Run) -> dict:
 
 
 def run_status_document(run: Run, jobs: list[JobRun] | None = None) -> dict:
-    """SPEC.md's status document of a run (with our additions); secret values never appear."""
+    """A run's status document, as docs/spec.md shows it; secret values never appear."""
     if jobs is None:
         jobs = list(run.jobs.all())
     return {
@@ -184,11 +186,12 @@ def run_get(*, user, workflow_id: object, number: object) -> Run | None:
     busiest detail read costs planning time on PostgreSQL.
     """
     workflow_pk = _uuid_or_none(workflow_id)
-    if workflow_pk is None or not str(number).isdigit() or len(str(number)) > 9:
+    number = id_of(number)
+    if workflow_pk is None or number is None:
         return None
     return (
         runs_of(user)
-        .filter(workflow_id=workflow_pk, number=int(number))
+        .filter(workflow_id=workflow_pk, number=number)
         .select_related("spec", "cluster", "created_by", "rerun_of")
         .defer(
             "spec__text",
@@ -204,11 +207,12 @@ def run_get(*, user, workflow_id: object, number: object) -> Run | None:
 def job_get(*, user, workflow_id: object, number: object, job_name: str) -> JobRun | None:
     """A job of a run of a workflow the user can see, or None."""
     workflow_pk = _uuid_or_none(workflow_id)
-    if workflow_pk is None or not str(number).isdigit() or len(str(number)) > 9:
+    number = id_of(number)
+    if workflow_pk is None or number is None:
         return None
     return (
         jobs_of(user)
-        .filter(run__workflow_id=workflow_pk, run__number=int(number), name=job_name)
+        .filter(run__workflow_id=workflow_pk, run__number=number, name=job_name)
         .select_related("run")
         .first()
     )

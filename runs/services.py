@@ -4,10 +4,17 @@
 surface, the dashboard, git triggers, manage.py run_spec). It either creates
 the run with all its jobs PENDING and queues it on commit, or raises
 `SubmissionError` with the validator's error shape and writes nothing.
+
+A submission may carry an idempotency key (the `Idempotency-Key` header):
+the key is stored with the run, and the same user sending the same request
+to the same workflow with it again gets that run back instead of a second
+one, so a client can retry after a lost answer. The same key with a
+different request is refused (422).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -16,21 +23,25 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from runs import queue
+from runs.engine import engine_for
 from runs.events import publish_on_commit
 from runs.logs import LogWriter
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
+from workflows.clusters import InstanceTypeError
 from workflows.models import Cluster, Workflow
 from workflows.selectors import (
     DatasetRefError,
     cluster_for_run,
+    container_registry_names_missing,
     dataset_find,
     dataset_version_resolve,
     secrets_resolve,
 )
 from workflows.services import spec_store
-from workflows.spec import SpecError, parse_spec, resolve_run_inputs
+from workflows.spec import SpecError, parse_spec, resolve_run_inputs, utf8_size
 from workflows.spec import WorkflowSpec as SpecModel
 from workflows.spec.locate import errors_at
 
@@ -72,7 +83,7 @@ def spec_text_checked(text: object) -> str:
     """The spec text, refused when it is not text or larger than SPEC_MAX_BYTES."""
     if not isinstance(text, str):
         raise _single_error("", "the spec must be YAML text")
-    if len(text.encode()) > settings.SPEC_MAX_BYTES:
+    if utf8_size(text) > settings.SPEC_MAX_BYTES:
         raise _single_error(
             "",
             f"the spec is larger than {settings.SPEC_MAX_BYTES // 1024} KiB; split it into "
@@ -182,19 +193,59 @@ def _first_use_of_secret(spec: SpecModel, name: str) -> tuple:
     return ()
 
 
-def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
-    """On an Argo cluster, refuse what the cluster cannot run (an unknown instance type)."""
-    if cluster.kind != Cluster.Kind.ARGO:
-        return
-    from runs.engine.argo.compiler import compile_workflow
-    from runs.engine.argo.engine import cluster_config
-    from runs.engine.argo.manifest import CompileError
+def _registry_uses(spec: SpecModel) -> list[tuple[tuple, str]]:
+    """Each name in a ``container-registries`` list, with its place in the spec."""
+    places = [("defaults",), *(("jobs", name) for name in spec.data.get("jobs") or {})]
+    uses = []
+    for place in places:
+        body = spec.data
+        for key in place:
+            body = body.get(key) or {}
+        names = (body.get("resources") or {}).get("container-registries") or []
+        uses += [
+            ((*place, "resources", "container-registries", index), name)
+            for index, name in enumerate(names)
+        ]
+    return uses
 
+
+def _check_registries(
+    *, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel
+) -> None:
+    """Every registry a spec names is the team's, or one the Argo cluster maps to a Secret."""
+    mapped = (cluster.settings or {}).get("imagePullSecrets") or {}
+    if cluster.kind != Cluster.Kind.ARGO or not isinstance(mapped, dict):
+        mapped = {}
+    uses = [(path, name) for path, name in _registry_uses(spec) if name not in mapped]
+    if not uses:
+        return
+    team = workflow.project.team
+    missing = set(container_registry_names_missing(team=team, names=[name for _, name in uses]))
+    problems = [
+        (
+            path,
+            f'the team has no container registry "{name}"; an owner of the team adds it '
+            f"(POST /api/v1/teams/{team.pk}/container-registries, or on the team page), "
+            "or fix the name",
+            None,
+        )
+        for path, name in uses
+        if name in missing
+    ]
+    if problems:
+        raise SubmissionError(errors_at(spec_text, problems))
+
+
+def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
+    """Refuse what the cluster's engine cannot run (an instance type it does not have)."""
     try:
-        compile_workflow(spec, cluster_config(cluster))
-    except CompileError as error:
-        problems = [(path, message, None) for path, message in error.problems]
-        raise SubmissionError(errors_at(spec_text, problems)) from None
+        problems = engine_for(cluster).check(spec, cluster)
+    except InstanceTypeError as error:
+        message = f'cluster "{cluster.handle}" cannot be used: {error}; ask its owner to fix it'
+        raise _single_error("clusterId", message, document=REQUEST) from None
+    if problems:
+        located = [(path, message, None) for path, message in problems]
+        raise SubmissionError(errors_at(spec_text, located))
 
 
 def _cluster(
@@ -219,7 +270,7 @@ def run_prepare(
 ) -> ParsedSubmission:
     """Everything a submission checks, without writing anything."""
     spec_text = spec_text_checked(spec_text)
-    result = parse_spec(spec_text)
+    result = parse_spec(spec_text, max_jobs=settings.MAX_JOBS_PER_RUN)
     if not result.valid:
         raise SubmissionError(result.errors)
     spec = result.spec
@@ -231,10 +282,48 @@ def run_prepare(
         workflow=workflow, spec_text=spec_text, spec=spec, values=run_inputs.values
     )
     _check_secrets(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
+    _check_registries(workflow=workflow, cluster=cluster, spec_text=spec_text, spec=spec)
     _check_cluster_fit(cluster=cluster, spec_text=spec_text, spec=spec)
     return ParsedSubmission(
         spec_text=spec_text, spec=spec, cluster=cluster, resolved_inputs=resolved
     )
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True)
+class _KeyedRequest:
+    """A submission under an idempotency key, and a digest of what it asked for."""
+
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, **request: object) -> _KeyedRequest:
+        canonical = json.dumps(request, sort_keys=True, default=str, ensure_ascii=True)
+        return cls(key, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def _earlier_submission(*, workflow: Workflow, user, keyed: _KeyedRequest) -> Run | None:
+    """The run this key already made for this user and workflow; refused for another request."""
+    key = keyed.key
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable()):
+        raise _single_error(
+            "Idempotency-Key",
+            f"the Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+            document=REQUEST,
+        )
+    earlier = Run.objects.filter(workflow=workflow, created_by=user, idempotency_key=key).first()
+    if earlier is not None and earlier.request_fingerprint != keyed.fingerprint:
+        raise _single_error(
+            "Idempotency-Key",
+            f'the Idempotency-Key "{key}" was already used for run {earlier.number} of this '
+            "workflow with a different request; send a new key for a new run",
+            status=422,
+            document=REQUEST,
+        )
+    return earlier
 
 
 def run_submit(
@@ -249,6 +338,7 @@ def run_submit(
     trigger: dict | None = None,
     make_default: bool = False,
     reuse: dict[str, JobRun] | None = None,
+    idempotency_key: str | None = None,
 ) -> Run:
     """Validate and create a run with its jobs PENDING, queued when the transaction commits.
 
@@ -256,7 +346,16 @@ def run_submit(
     `rerun_of` that succeeded there: the new run starts with them SUCCEEDED
     and their outputs, and with `rerun_of`'s pinned inputs, so what they
     produced still matches what the jobs after them will read.
+    `idempotency_key`: the run this key made earlier is answered instead.
     """
+    keyed = None
+    if idempotency_key is not None:
+        keyed = _KeyedRequest.of(
+            idempotency_key, spec=spec_text, inputs=inputs, cluster=cluster_id, default=make_default
+        )
+        earlier = _earlier_submission(workflow=workflow, user=user, keyed=keyed)
+        if earlier is not None:
+            return earlier
     if spec_text is None:
         if workflow.default_spec is None:
             raise _single_error(
@@ -272,6 +371,10 @@ def run_submit(
     with transaction.atomic():
         stored_spec = spec_store(text=prepared.spec_text, parsed=prepared.spec.to_json())
         Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
+        # Under the workflow's lock: of two retries at once, the second finds the first's run.
+        earlier = _earlier_submission(workflow=workflow, user=user, keyed=keyed) if keyed else None
+        if earlier is not None:
+            return earlier
         number = (Run.objects.filter(workflow=workflow).aggregate(n=Max("number"))["n"] or 0) + 1
         run = Run.objects.create(
             workflow=workflow,
@@ -284,6 +387,8 @@ def run_submit(
             reason=reason,
             rerun_of=rerun_of,
             trigger=trigger or {},
+            idempotency_key=keyed.key if keyed else "",
+            request_fingerprint=keyed.fingerprint if keyed else "",
         )
         reuse = reuse or {}
         jobs = JobRun.objects.bulk_create(
@@ -298,7 +403,9 @@ def run_submit(
         if make_default or workflow.default_spec_id is None:
             Workflow.objects.filter(pk=workflow.pk).update(default_spec=stored_spec)
             workflow.default_spec = stored_spec
-        transaction.on_commit(lambda: _enqueue_start(run.id))
+        # A broker that cannot take the message now does not undo the run:
+        # it is committed PENDING, and the reconciler starts it.
+        queue.run_start(run.id)
     return run
 
 
@@ -312,12 +419,6 @@ def _supplied_inputs(inputs: str | dict | None) -> dict:
         if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
             return data["inputs"]
     return {}
-
-
-def _enqueue_start(run_id: int) -> None:
-    from runs.tasks import run_start
-
-    run_start.delay(run_id)
 
 
 RERUN_SPECS = ("same", "default", "failed")
@@ -409,14 +510,8 @@ def run_request_cancel(*, run: Run) -> bool:
         return False
     Run.objects.filter(pk=run.pk).update(cancel_requested=True)
     run.cancel_requested = True
-    transaction.on_commit(lambda: _enqueue_cancel(run.id))
+    queue.run_cancel(run.id)
     return True
-
-
-def _enqueue_cancel(run_id: int) -> None:
-    from runs.tasks import run_cancel
-
-    run_cancel.delay(run_id)
 
 
 def job_detail_set(*, job_run: JobRun, message: str) -> bool:

@@ -1,24 +1,24 @@
-"""Celery tasks: thin, take ids, safe to receive twice."""
+"""Celery tasks: thin, take ids, safe to receive twice.
+
+Only runs.queue sends them (by name); they call into the engines, which never
+import this module back.
+"""
 
 from celery import shared_task
 
-from runs.engine.local import executor, scheduler
+from runs.engine import engine_for, reconciler
+from runs.engine.local import executor
 from runs.models import Run
-from workflows.models import Cluster
 
 
-def _on_argo(run_id: int) -> bool:
-    return Run.objects.filter(pk=run_id, cluster__kind=Cluster.Kind.ARGO).exists()
+def _run(run_id: int) -> Run:
+    return Run.objects.select_related("cluster", "workflow__project__team").get(pk=run_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_start(run_id: int) -> None:
-    if _on_argo(run_id):
-        from runs.engine.argo import engine
-
-        engine.run_start(run_id)
-        return
-    scheduler.run_begin(run_id)
+    run = _run(run_id)
+    engine_for(run.cluster).start(run)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -28,14 +28,10 @@ def job_execute(job_id: int) -> None:
 
 @shared_task(acks_late=True)
 def run_cancel(run_id: int) -> None:
-    if _on_argo(run_id):
-        from runs.engine.argo import engine
-
-        engine.run_cancel(run_id)
-        return
-    scheduler.run_cancel_now(run_id)
+    run = _run(run_id)
+    engine_for(run.cluster).cancel(run)
 
 
 @shared_task
-def jobs_recover_lost() -> int:
-    return executor.jobs_recover_lost()
+def runs_reconcile() -> dict:
+    return reconciler.reconcile().as_dict()

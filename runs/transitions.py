@@ -4,6 +4,12 @@ Each move is a conditional UPDATE (`... WHERE phase IN (phases that may move
 there)`), so of two workers racing for the same move exactly one wins, and a
 move the state machine does not allow changes nothing. Every change that
 happens is published through `runs.events.publish_on_commit`.
+
+The moves every engine makes the same way live here once too: ending a run
+when its last job is final (`run_finish_if_done`), skipping what a failed job
+blocks (`jobs_skip_downstream`) and canceling what has not started
+(`jobs_cancel_pending`). What an engine frees after a run's end is its own
+(runs.engine.run_end_if_done).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from runs import rows
 from runs.events import publish_on_commit
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.rows import Add
+from workflows.spec import WorkflowSpec
 
 RUN_MOVES: dict[str, frozenset[str]] = {
     RunPhase.PENDING: frozenset({RunPhase.RUNNING, RunPhase.FAILED, RunPhase.CANCELED}),
@@ -122,3 +129,64 @@ def job_transition(
         fields["exitCode"] = exit_code
     publish_on_commit(run_id, _event("job.phase", to, now, message, **fields))
     return True
+
+
+def skip_message(failed: str) -> str:
+    return f'skipped: it needs "{failed}", which did not succeed'
+
+
+def jobs_skip_downstream(*, spec: WorkflowSpec, failed: str, pending: dict[str, int]) -> list[str]:
+    """Skip the jobs among `pending` (name -> id) that need `failed`, directly or not.
+
+    Returns the names it skipped; a job that moved on meanwhile is left alone.
+    """
+    return [
+        job.name
+        for job in spec.jobs
+        if job.name in pending
+        and failed in job.upstream
+        and job_transition(
+            job_id=pending[job.name],
+            to=JobPhase.SKIPPED,
+            expected=JobPhase.PENDING,
+            message=skip_message(failed),
+        )
+    ]
+
+
+def jobs_cancel_pending(*, run_id: int) -> int:
+    """Flag the run canceled and cancel its jobs that have not started; how many were."""
+    Run.objects.filter(pk=run_id).update(cancel_requested=True)
+    pending = JobRun.objects.filter(run_id=run_id, phase=JobPhase.PENDING)
+    return sum(
+        job_transition(
+            job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING, message="canceled"
+        )
+        for job_id in pending.values_list("pk", flat=True)
+    )
+
+
+def run_final_phase(*, job_phases: set[str], cancel_requested: bool) -> str:
+    """The phase a run ends with once all its jobs are final."""
+    if cancel_requested or JobPhase.CANCELED in job_phases:
+        return RunPhase.CANCELED
+    if job_phases == {JobPhase.SUCCEEDED}:
+        return RunPhase.SUCCEEDED
+    return RunPhase.FAILED
+
+
+def run_finish_if_done(*, run_id: int, message: str | None = None) -> str | None:
+    """End the run once every job has a final phase; the phase it ended with, or None.
+
+    `message` (an engine's account of a failure, Argo's say) is kept on a
+    FAILED run only. None also when the run has not ended here: a job is not
+    final yet, or the run had already ended.
+    """
+    jobs = JobRun.objects.filter(run_id=run_id)
+    if jobs.exclude(phase__in=JOB_FINAL).exists():
+        return None
+    job_phases = set(jobs.order_by().values_list("phase", flat=True).distinct())
+    cancel_requested = Run.objects.filter(pk=run_id, cancel_requested=True).exists()
+    final = run_final_phase(job_phases=job_phases, cancel_requested=cancel_requested)
+    text = message if final == RunPhase.FAILED else None
+    return final if run_transition(run_id=run_id, to=final, message=text) else None

@@ -1,7 +1,11 @@
+"""Fixtures for the whole suite; tests/skips.py makes every skip a failure."""
+
 import pytest
 import redis
 from django.conf import settings
 from rest_framework.test import APIClient
+
+pytest_plugins = ["tests.skips"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,6 +40,12 @@ def redis_url() -> str:
     if not settings.REDIS_URL:
         pytest.fail("REDIS_URL is not set: run the suite with `make test`, which provides one")
     return settings.REDIS_URL
+
+
+@pytest.fixture
+def local_repositories(settings):
+    """ALLOW_LOCAL_REPOSITORIES on (it is off by default), for tests with repositories on disk."""
+    settings.ALLOW_LOCAL_REPOSITORIES = True
 
 
 @pytest.fixture

@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import redis
 from django.conf import settings
 from django.db import connection
+
+from gradient.private_redis import find_redis_server, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 _worker_numbers = itertools.count(1)
@@ -38,6 +41,7 @@ def child_env(**overrides: str) -> dict[str, str]:
     env["DATABASE_URL"] = test_database_url()
     env["GRADIENT_DATA_DIR"] = str(settings.DATA_DIR)
     env["SECRET_KEY"] = settings.SECRET_KEY
+    env["ALLOW_LOCAL_REPOSITORIES"] = "1" if settings.ALLOW_LOCAL_REPOSITORIES else "0"
     env.update(overrides)
     return env
 
@@ -112,3 +116,47 @@ def celery_worker(
         stop_process(process)
         if log_path:
             log.close()
+
+
+@dataclass
+class RedisServer:
+    """A throwaway Redis on a free loopback port that a test may kill and start again.
+
+    It keeps nothing on disk, like the Redis of `make run` and docker-compose:
+    killed and started again, it has forgotten every queued message.
+    """
+
+    work_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, ready_timeout: float = 15.0) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [find_redis_server(), "--bind", "127.0.0.1", "--port", str(self.port)]
+            + ["--save", "", "--appendonly", "no", "--dir", str(self.work_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    message = f"the test's Redis on port {self.port} did not start"
+                    raise RuntimeError(message) from None
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would: no goodbye to its clients."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -1,8 +1,12 @@
+import time
+
 import pytest
+import redis
+from celery import Celery
 from django.db import connection
 from django.db.utils import OperationalError
 
-from gradient.private_redis import free_port
+from gradient.private_redis import free_port, start_private_redis
 from tests.processes import celery_worker
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +66,77 @@ def test_healthz_is_503_naming_the_database_when_it_fails(client, redis_url, mon
     assert answer.status_code == 503
     assert "database" in answer.json()["down"]
     assert "connection refused" in answer.json()["checks"]["database"]["error"]
+
+
+@pytest.mark.integration
+def test_healthz_is_200_at_the_first_request_once_a_restarted_redis_is_back(
+    client, settings, tmp_path, monkeypatch
+):
+    redis_dir = tmp_path / "redis"
+    server = start_private_redis(redis_dir, persistent=False)
+    # The health check and the worker both on this Redis, through a Celery app
+    # whose broker connections are pooled, as the web server's are.
+    monkeypatch.setattr(
+        "gradient.celery.app", Celery("health-test", broker=server.url, set_as_current=False)
+    )
+    settings.REDIS_URL = server.url
+    try:
+        with celery_worker(log_path=tmp_path / "worker.log", REDIS_URL=server.url) as worker:
+            assert client.get("/healthz").status_code == 200
+
+            server.stop()
+            # A probe while Redis is down, as a monitor's would be.
+            assert client.get("/healthz").status_code == 503
+            server = start_private_redis(redis_dir, persistent=False)
+            assert server.url == settings.REDIS_URL
+            _wait_until_a_fresh_connection_reaches(worker.hostname, server.url)
+
+            answer = client.get("/healthz")
+
+        assert answer.status_code == 200, answer.json()
+        assert worker.hostname in answer.json()["checks"]["celery"]["workers"]
+    finally:
+        server.stop()
+
+
+def _wait_until_a_fresh_connection_reaches(hostname: str, url: str) -> None:
+    """The worker is back on the restarted Redis, as a new client sees it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        fresh = Celery("health-test-probe", broker=url, set_as_current=False)
+        try:
+            if fresh.control.ping(destination=[hostname], timeout=0.5):
+                return
+        except Exception:  # the broker may still refuse while it starts
+            time.sleep(0.2)
+        finally:
+            fresh.close()
+    pytest.fail("the worker did not come back to the restarted Redis")
+
+
+@pytest.mark.integration
+def test_healthz_tries_a_fresh_connection_before_calling_redis_or_celery_down(
+    client, redis_url, tmp_path, monkeypatch
+):
+    from gradient.celery import app
+
+    def fails_once(real):
+        calls = []
+
+        def call(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                # What a pooled connection to a Redis that restarted raises.
+                raise redis.ConnectionError("Connection closed by server.")
+            return real(*args, **kwargs)
+
+        return call
+
+    with celery_worker(log_path=tmp_path / "worker.log") as worker:
+        monkeypatch.setattr(redis.Redis, "ping", fails_once(redis.Redis.ping))
+        monkeypatch.setattr(app.control, "ping", fails_once(app.control.ping))
+
+        answer = client.get("/healthz")
+
+    assert answer.status_code == 200, answer.json()
+    assert worker.hostname in answer.json()["checks"]["celery"]["workers"]

@@ -12,9 +12,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from gradient.private_redis import free_port
 from tests.processes import REPO
@@ -54,12 +57,65 @@ def log_in(port: int, username: str, password: str) -> str:
         return answer.geturl()
 
 
-def test_make_run_starts_everything_without_a_redis_and_stops_it_all(tmp_path):
-    port = free_port()
+def launcher_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {
         key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}
     }
-    env.update(GRADIENT_DATA_DIR=str(tmp_path), PORT=str(port), WORKER_CONCURRENCY="1")
+    env.update(GRADIENT_DATA_DIR=str(data_dir), PORT=str(port), WORKER_CONCURRENCY="1")
+    return env
+
+
+@contextmanager
+def running_launcher(data_dir: Path, port: int):
+    """`python -m gradient.launcher run` on `data_dir`, yielded once it says it is ready;
+    stopped as Ctrl-C would (SIGTERM to its process group) afterwards."""
+    output = open(data_dir / "launcher.log", "a")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "gradient.launcher", "run"],
+        cwd=REPO,
+        env=launcher_env(data_dir, port),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        health = wait_for_health(port, launcher)
+        assert health["ok"] is True, health
+        deadline = time.monotonic() + 30
+        while "The dashboard is running" not in (data_dir / "launcher.log").read_text():
+            assert time.monotonic() < deadline, "the launcher never said it is ready"
+            time.sleep(0.2)
+        yield launcher
+    finally:
+        os.killpg(launcher.pid, signal.SIGTERM)
+        launcher.wait(60)
+        output.close()
+
+
+def direct_children(launcher: subprocess.Popen, word: str) -> list[psutil.Process]:
+    """The launcher's living children whose command line has `word`."""
+    found = []
+    for child in psutil.Process(launcher.pid).children():
+        try:
+            if any(word in part for part in child.cmdline()):
+                found.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass  # a child that just died and is not reaped yet
+    return found
+
+
+def healthz(port: int) -> tuple[int, dict]:
+    """/healthz's status and body; an HTTP answer is expected, whatever its status."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_make_run_starts_everything_without_a_redis_and_stops_it_all(tmp_path):
+    port = free_port()
+    env = launcher_env(tmp_path, port)
     output = open(tmp_path / "launcher.log", "w+")
     launcher = subprocess.Popen(
         [sys.executable, "-m", "gradient.launcher", "run"],
@@ -110,3 +166,69 @@ def test_make_run_starts_everything_without_a_redis_and_stops_it_all(tmp_path):
     gone, alive = psutil.wait_procs(children, timeout=15)
     assert alive == []
     assert not (tmp_path / "run" / "redis.url").exists()
+
+
+def test_a_killed_worker_or_redis_is_started_again_while_the_dashboard_keeps_answering(tmp_path):
+    port = free_port()
+    with running_launcher(tmp_path, port) as launcher:
+        [daphne] = direct_children(launcher, "daphne")
+        for name, word in (("the Celery worker", "celery"), ("the private Redis", "redis-server")):
+            [victim] = direct_children(launcher, word)
+
+            victim.send_signal(signal.SIGKILL)
+
+            deadline = time.monotonic() + 120
+            while True:
+                assert launcher.poll() is None, f"the launcher stopped when {name} died"
+                status, body = healthz(port)
+                back = [p for p in direct_children(launcher, word) if p.pid != victim.pid]
+                if back and status == 200:
+                    break
+                assert time.monotonic() < deadline, f"{name} was not started again: {body}"
+                time.sleep(0.5)
+            log = (tmp_path / "launcher.log").read_text()
+            assert f"{name} exited with code -9; restarting it in 1 s" in log
+            assert f"started {name} again" in log
+            # What it left in its process group (a worker's pool) went with it.
+            assert not [p for p in psutil.process_iter() if _in_group(p, victim.pid)]
+        assert [d.pid for d in direct_children(launcher, "daphne")] == [daphne.pid]
+
+
+def _in_group(process: psutil.Process, group: int) -> bool:
+    try:
+        return os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE
+    except (ProcessLookupError, psutil.NoSuchProcess):
+        return False
+
+
+def test_the_private_redis_keeps_its_port_and_data_across_restarts_and_needs_its_password(
+    tmp_path,
+):
+    port = free_port()
+    with running_launcher(tmp_path, port):
+        announced = tmp_path / "run" / "redis.url"
+        assert stat.S_IMODE(announced.stat().st_mode) == 0o600
+        url = announced.read_text().strip()
+        password_file = tmp_path / "redis" / "redis.password"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert url.startswith(f"redis://:{password_file.read_text().strip()}@127.0.0.1:")
+        redis_port = redis.Redis.from_url(url).connection_pool.connection_kwargs["port"]
+
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=redis_port).ping()
+        client = redis.Redis.from_url(url)
+        for command in (
+            ("CONFIG", "SET", "dir", str(tmp_path)),
+            ("SAVE",),
+            ("DEBUG", "SLEEP", "0"),
+        ):
+            with pytest.raises(redis.ResponseError, match="unknown command"):
+                client.execute_command(*command)
+        client.lpush("a-queue-written-before-the-restart", "message")
+        client.close()
+
+    with running_launcher(tmp_path, port):
+        assert (tmp_path / "run" / "redis.url").read_text().strip() == url
+        client = redis.Redis.from_url(url)
+        assert client.lrange("a-queue-written-before-the-restart", 0, -1) == [b"message"]
+        client.close()

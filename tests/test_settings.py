@@ -21,6 +21,8 @@ print(json.dumps({
     "redis_url": settings.REDIS_URL,
     "broker": settings.CELERY_BROKER_URL,
     "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "allow_local_repositories": settings.ALLOW_LOCAL_REPOSITORIES,
+    "static_root": str(settings.STATIC_ROOT),
 }))
 """
 
@@ -29,7 +31,17 @@ def read_settings(data_dir, **env):
     clean = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS", "PORT"}
+        if key
+        not in {
+            "SECRET_KEY",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "DEBUG",
+            "ALLOWED_HOSTS",
+            "PORT",
+            "ALLOW_LOCAL_REPOSITORIES",
+            "STATIC_ROOT",
+        }
     }
     clean.update(GRADIENT_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="gradient.settings", **env)
     output = subprocess.run(
@@ -53,6 +65,14 @@ def test_defaults_need_nothing_running(tmp_path):
     assert values["channel_layer"] == "channels.layers.InMemoryChannelLayer"
     assert values["debug"] is False
     assert values["port"] == 8000
+    assert values["static_root"] == str(tmp_path / "staticfiles")
+
+
+def test_the_image_collects_static_files_outside_the_data_folder(tmp_path):
+    values = read_settings(tmp_path / "data", STATIC_ROOT=str(tmp_path / "static"))
+
+    assert values["static_root"] == str(tmp_path / "static")
+    assert (tmp_path / "static").is_dir()
 
 
 def test_secret_key_is_generated_once_kept_private_and_reused(tmp_path):

@@ -3,6 +3,7 @@ from django.contrib import admin
 from workflows.models import (
     ApiKey,
     Cluster,
+    ContainerRegistry,
     Dataset,
     DatasetVersion,
     Membership,
@@ -60,6 +61,18 @@ class SecretAdmin(admin.ModelAdmin):
     list_display = ("name", "scope", "team", "project", "cluster", "updated")
     list_filter = ("scope",)
     fields = ("name", "scope", "team", "project", "cluster", "created", "updated")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ContainerRegistry)
+class ContainerRegistryAdmin(admin.ModelAdmin):
+    """No password field: it is set through the API or the project page, never shown."""
+
+    list_display = ("name", "server", "username", "team", "updated")
+    fields = ("name", "server", "username", "team", "created", "updated")
     readonly_fields = fields
 
     def has_add_permission(self, request):

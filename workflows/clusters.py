@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workflows.spec import Job, WorkflowSpec
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"m": Decimal("0.001"), "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -222,11 +225,23 @@ class ClusterShapes:
     default_job_timeout_seconds: int | None = None
 
     def for_job(self, name: str | None) -> InstanceType | None:
-        """The shape a job asking for ``name`` (or nothing: the default) gets; None: no limits."""
+        """The shape a job asking for ``name`` (or nothing: the default) gets; None: no limits.
+
+        A cluster that defines no instance types runs every job unlimited,
+        whatever it names. InstanceTypeError when the cluster defines some but
+        not this one (its types changed after the run was submitted): running
+        it without limits would be a surprise.
+        """
         chosen = name or self.default_instance_type
-        if not chosen:
+        if not chosen or not self.instance_types:
             return None
-        return self.instance_types.get(chosen)
+        shape = self.instance_types.get(chosen)
+        if shape is None:
+            known = ", ".join(sorted(self.instance_types))
+            raise InstanceTypeError(
+                f'this cluster has no instance type "{chosen}" any more (known: {known})'
+            )
+        return shape
 
 
 def cluster_shapes_validate(
@@ -261,3 +276,44 @@ def cluster_shapes(cluster) -> ClusterShapes:
 def cluster_instance_types(cluster) -> dict[str, InstanceType]:
     """A Cluster row's instance types by name."""
     return dict(cluster_shapes(cluster).instance_types)
+
+
+def instance_type_problems(
+    spec: WorkflowSpec,
+    jobs: Iterable[Job],
+    instance_types: Mapping[str, InstanceType],
+    default_instance_type: str | None = None,
+) -> list[tuple[tuple, str]]:
+    """(spec path, message) for each place that names a type the cluster does not have.
+
+    A job's own ``resources.instance-type`` is reported at its line, one from
+    the spec's defaults at the defaults' line (once), and a dangling cluster
+    default at no line, since the spec did not name it.
+    """
+    known = ", ".join(sorted(instance_types)) or "none are defined"
+    defaults = ((spec.data.get("defaults") or {}).get("resources") or {}).get("instance-type")
+    problems: list[tuple[tuple, str]] = []
+    for job in jobs:
+        name = job.resources.instance_type or default_instance_type
+        if not name or name in instance_types:
+            continue
+        own = (spec.data["jobs"][job.name].get("resources") or {}).get("instance-type")
+        if own or defaults:
+            path = (
+                ("jobs", job.name, "resources", "instance-type")
+                if own
+                else ("defaults", "resources", "instance-type")
+            )
+            message = (
+                f'this cluster has no instance type "{name}" (known: {known}); choose one of '
+                "them or ask the cluster's owner to add it"
+            )
+        else:
+            path = ()
+            message = (
+                f'this cluster\'s default instance type "{name}" is not one of its instance '
+                f"types (known: {known}); ask the cluster's owner to fix it"
+            )
+        if (path, message) not in problems:
+            problems.append((path, message))
+    return problems

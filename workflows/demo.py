@@ -6,6 +6,7 @@ import io
 import secrets
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -23,80 +24,9 @@ from workflows.spec import parse_spec
 
 DEMO_USERNAME = "demo"
 
-HELLO = """\
-# The smallest useful spec: one job, one container.
-jobs:
-  hello:
-    uses: container@v1
-    with:
-      image: bash:5
-      args: ["bash", "-c", "echo hello from $HOSTNAME; date"]
-"""
+# The demo's workflows are the repository's examples, so the suite checks them.
+EXAMPLES = settings.BASE_DIR / "examples"
 
-WORD_COUNT = """\
-# A dataset in, a volume, a string and a dataset between jobs, a secret, a fan-in.
-defaults:
-  env:
-    GREETING: secret:greeting
-
-inputs:
-  corpus:
-    type: dataset
-    with:
-      ref: corpus
-  top:
-    type: string
-    with:
-      value: "5"
-
-jobs:
-  stopwords:
-    uses: script@v1
-    with:
-      image: bash:5
-      script: |-
-        mkdir -p /outputs/work
-        printf 'the\\na\\nof\\nand\\n' > /outputs/work/stopwords.txt
-    outputs:
-      work:
-        type: volume
-
-  count:
-    needs: [stopwords]
-    inputs:
-      corpus: workflow.inputs.corpus
-      work: stopwords.outputs.work
-    outputs:
-      counts:
-        type: dataset
-        with:
-          ref: word-counts
-      total:
-        type: string
-    uses: script@v1
-    with:
-      image: bash:5
-      script: |-
-        cat /inputs/corpus/*.txt | tr -s ' ' '\\n' | grep -vxFf /inputs/work/stopwords.txt \\
-          | sort | uniq -c | sort -rn > /outputs/counts/counts.txt
-        wc -l < /outputs/counts/counts.txt | tr -d ' ' > /outputs/total
-
-  report:
-    needs: [count]
-    inputs:
-      counts: count.outputs.counts
-      total: count.outputs.total
-      top: workflow.inputs.top
-    uses: container@v1
-    with:
-      image: bash:5
-      args:
-        - bash
-        - -c
-        - |-
-          echo "$GREETING: $(cat /inputs/total) distinct words"
-          head -n "$(cat /inputs/top)" /inputs/counts/counts.txt
-"""
 
 CORPUS = b"""the quick brown fox jumps over the lazy dog
 a fox and a dog share the garden of the house
@@ -133,8 +63,8 @@ def demo_setup(*, password_file: Path) -> tuple[object, bool]:
     secret_set(
         team=team, scope="project", project=project, name="greeting", value="Hello from a secret"
     )
-    _workflow(project, "hello", HELLO, user)
-    _workflow(project, "word-count", WORD_COUNT, user)
+    for name in ("hello", "word-count"):
+        _workflow(project, name, (EXAMPLES / f"{name}.yaml").read_text(), user)
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)
     return user, True

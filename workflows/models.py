@@ -203,6 +203,32 @@ class Secret(models.Model):
         return f"{self.scope} secret {self.name}"
 
 
+class ContainerRegistry(models.Model):
+    """A team's private container registry, named in specs by `resources.container-registries`.
+
+    The password is stored encrypted as secret values are (workflows.secret_values)
+    and is never shown back: not in the API, the dashboard or the admin.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="container_registries")
+    name = models.CharField(max_length=200)
+    server = models.CharField(
+        max_length=255, help_text='The registry host, as in image names: "ghcr.io", "host:5000".'
+    )
+    username = models.CharField(max_length=200)
+    password_ciphertext = models.BinaryField()
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="registry_name_unique_in_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.server})"
+
+
 class Dataset(models.Model):
     """A named, versioned collection of files in a project."""
 
@@ -305,6 +331,11 @@ class RepositoryLink(models.Model):
     )
     last_commit = models.CharField(max_length=64, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
+    branch_heads = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Poll mode: the head last seen of each other branch the specs name.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -326,7 +357,10 @@ class PushTrigger(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="push_triggers")
     source = models.CharField(max_length=10, choices=Source.choices)
-    delivery_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # GitHub's X-GitHub-Delivery: unique within a project only, so that one
+    # project's ids say nothing about, and block nothing of, another's. NULL
+    # (not "") for a push without one, which the unique constraint then skips.
+    delivery_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     branch = models.CharField(max_length=200)
     commit = models.CharField(max_length=64)
     commit_message = models.TextField(blank=True)
@@ -339,7 +373,17 @@ class PushTrigger(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "-created"])]
+        indexes = [
+            models.Index(fields=["project", "-created"]),
+            # A push is handled once per project and (branch, commit), whatever
+            # its delivery id: the signature does not cover the id.
+            models.Index(fields=["project", "branch", "commit"], name="push_trigger_push"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "delivery_id"], name="push_delivery_id_unique_in_project"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.branch}@{self.commit[:10]} ({self.outcome})"

@@ -17,6 +17,7 @@ from workflows.access import visible_to
 from workflows.models import (
     ApiKey,
     Cluster,
+    ContainerRegistry,
     Dataset,
     DatasetVersion,
     Membership,
@@ -25,6 +26,7 @@ from workflows.models import (
     Team,
     Workflow,
 )
+from workflows.registries import RegistryCredentials
 from workflows.secret_values import decrypt_value
 
 
@@ -33,8 +35,8 @@ def cluster_for_run(*, team: Team, cluster_id: str | None) -> Cluster | None:
     handle = cluster_id or "local"
     queryset = Cluster.objects.filter(team=team)
     found = queryset.filter(handle=handle).first()
-    if found is None and handle.isdigit():
-        found = queryset.filter(pk=int(handle)).first()
+    if found is None and id_of(handle) is not None:
+        found = queryset.filter(pk=id_of(handle)).first()
     return found
 
 
@@ -152,12 +154,21 @@ def secret_names(
     return list(secrets.order_by("name").values_list("name", flat=True))
 
 
-def _as_int(value: object) -> int | None:
-    """An id from a URL or query string, or None when it cannot be one."""
-    if isinstance(value, int):
-        return value
+# The largest id a 64-bit signed integer column holds; past it the database refuses the query.
+MAX_ID = 2**63 - 1
+
+
+def id_of(value: object) -> int | None:
+    """An id from a URL, query string or body, or None when it cannot be one.
+
+    Only ASCII digits count ("²" is a digit to `str.isdigit` but not to
+    `int`), and only what fits the database's integer columns: anything else
+    names no row, so the caller answers 404 or 400, never 500.
+    """
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID:
+        return value
     return None
 
 
@@ -175,7 +186,7 @@ def team_list(*, user) -> QuerySet[Team]:
 
 def team_get(*, user, team_id: object) -> Team | None:
     """One of the user's teams (with `role` and its memberships), or None."""
-    pk = _as_int(team_id)
+    pk = id_of(team_id)
     if pk is None:
         return None
     members = Membership.objects.select_related("user").order_by("user__username")
@@ -191,12 +202,12 @@ def project_list(*, user, team_id: object = None) -> QuerySet[Project]:
     """Projects of the user's teams (optionally one team's), annotated with the user's `role`."""
     queryset = visible_to(user, Project.objects.all()).order_by("name", "id")
     if team_id is not None:
-        queryset = queryset.filter(team_id=_as_int(team_id))
+        queryset = queryset.filter(team_id=id_of(team_id))
     return queryset
 
 
 def project_get(*, user, project_id: object) -> Project | None:
-    pk = _as_int(project_id)
+    pk = id_of(project_id)
     if pk is None:
         return None
     return project_list(user=user).select_related("team").filter(pk=pk).first()
@@ -211,7 +222,7 @@ def workflow_list(*, user, project_id: object = None) -> QuerySet[Workflow]:
         visible_to(user, Workflow.objects.all()).select_related("created_by").order_by("name", "id")
     )
     if project_id is not None:
-        queryset = queryset.filter(project_id=_as_int(project_id))
+        queryset = queryset.filter(project_id=id_of(project_id))
     return queryset
 
 
@@ -235,7 +246,7 @@ def dataset_list(*, user, project_id: object = None) -> QuerySet[Dataset]:
     """Datasets the user can see (optionally one project's), with the user's `role`."""
     queryset = visible_to(user, Dataset.objects.all()).order_by("name", "id")
     if project_id is not None:
-        queryset = queryset.filter(project_id=_as_int(project_id))
+        queryset = queryset.filter(project_id=id_of(project_id))
     return queryset
 
 
@@ -298,12 +309,12 @@ def cluster_list(*, user, team_id: object = None) -> QuerySet[Cluster]:
     """Clusters of the user's teams (optionally one team's), with the user's `role`."""
     queryset = visible_to(user, Cluster.objects.all()).order_by("name", "id")
     if team_id is not None:
-        queryset = queryset.filter(team_id=_as_int(team_id))
+        queryset = queryset.filter(team_id=id_of(team_id))
     return queryset
 
 
 def cluster_get(*, user, cluster_id: object) -> Cluster | None:
-    pk = _as_int(cluster_id)
+    pk = id_of(cluster_id)
     if pk is None:
         return None
     return cluster_list(user=user).select_related("team").filter(pk=pk).first()
@@ -332,7 +343,7 @@ def workflow_visible(*, user, workflow_id: object) -> uuid.UUID | None:
 
 def membership_get(*, team: Team, user_id: object) -> Membership | None:
     """The membership of user `user_id` in a team the caller has already found, or None."""
-    pk = _as_int(user_id)
+    pk = id_of(user_id)
     if pk is None:
         return None
     return Membership.objects.filter(team=team, user_id=pk).select_related("user", "team").first()
@@ -341,3 +352,42 @@ def membership_get(*, team: Team, user_id: object) -> Membership | None:
 def api_key_list(*, user) -> QuerySet[ApiKey]:
     """The user's API keys, newest first; only their prefixes are known, never the keys."""
     return ApiKey.objects.filter(user=user).order_by("-created", "-id")
+
+
+def container_registry_list(*, team: Team) -> QuerySet[ContainerRegistry]:
+    """The team's container registries by name; the password's ciphertext is not loaded."""
+    return ContainerRegistry.objects.filter(team=team).defer("password_ciphertext").order_by("name")
+
+
+def container_registry_get(*, team: Team, name: str) -> ContainerRegistry | None:
+    return container_registry_list(team=team).filter(name=name).first()
+
+
+def container_registry_names_missing(*, team: Team, names) -> list[str]:
+    """Which of ``names`` the team has no registry by; in the order given."""
+    known = set(
+        ContainerRegistry.objects.filter(team=team, name__in=list(names)).values_list(
+            "name", flat=True
+        )
+    )
+    return [name for name in dict.fromkeys(names) if name not in known]
+
+
+def container_registry_credentials(*, team: Team, names) -> list[RegistryCredentials]:
+    """The logins of the team's registries among ``names``, in their order, for one pull.
+
+    SecretUnreadable when a password cannot be decrypted (SECRET_KEY changed).
+    """
+    rows = {
+        row.name: row for row in ContainerRegistry.objects.filter(team=team, name__in=list(names))
+    }
+    return [
+        RegistryCredentials(
+            name=name,
+            server=rows[name].server,
+            username=rows[name].username,
+            password=decrypt_value(rows[name].password_ciphertext),
+        )
+        for name in dict.fromkeys(names)
+        if name in rows
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from workflows.clusters import InstanceTypeError, cluster_shapes_validate
 from workflows.models import (
     ApiKey,
     Cluster,
+    ContainerRegistry,
     Dataset,
     DatasetVersion,
     Membership,
@@ -32,8 +34,15 @@ from workflows.models import (
     Workflow,
     WorkflowSpec,
 )
+from workflows.registries import (
+    RegistryInvalid,
+    registry_name_checked,
+    registry_password_checked,
+    registry_server_checked,
+    registry_username_checked,
+)
 from workflows.secret_values import encrypt_value
-from workflows.spec import SpecError, SpecResult, parse_spec
+from workflows.spec import SpecError, SpecResult, parse_spec, utf8_size
 
 API_KEY_PREFIX = "gw_"
 
@@ -165,12 +174,21 @@ def membership_remove(*, membership: Membership) -> None:
     membership.delete()
 
 
+def _has_control_characters(text: str) -> bool:
+    """C0 and C1 controls (NUL, CR, LF, tab, ESC…): PostgreSQL text refuses NUL; pages hide them."""
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
 def _checked_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidRequest(f"a {what} needs a name", field="name")
     name = name.strip()
     if len(name) > 200:
         raise InvalidRequest(f"a {what} name has at most 200 characters", field="name")
+    if _has_control_characters(name):
+        raise InvalidRequest(
+            f"a {what} name cannot hold control characters (NUL, CR, LF, tab…)", field="name"
+        )
     return name
 
 
@@ -394,29 +412,75 @@ def staging_folder() -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
+# Linux refuses a longer file name (bytes, not characters) with ENAMETOOLONG.
+UPLOAD_NAME_MAX_BYTES = 255
+UPLOAD_PATH_MAX_CHARS = 1000
+
+
+def _bad_upload_path(name: str, why: str | None = None) -> InvalidRequest:
+    # JSON quoting shows a line break as \n rather than breaking the message.
+    shown = json.dumps(name if len(name) <= 80 else name[:80] + "…", ensure_ascii=False)
+    because = f": {why}" if why else ""
+    return InvalidRequest(
+        f"{shown} is not a valid file name inside a dataset{because}", field="files"
+    )
+
+
 def _safe_relative(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
     parts = [part for part in path.parts if part not in {"", "."}]
     if not parts or any(part == ".." for part in parts) or path.is_absolute():
-        raise InvalidRequest(f'"{name}" is not a valid file name inside a dataset', field="files")
+        raise _bad_upload_path(name)
+    if len(name) > UPLOAD_PATH_MAX_CHARS:
+        raise _bad_upload_path(name, f"a path has at most {UPLOAD_PATH_MAX_CHARS} characters")
+    for part in parts:
+        if _has_control_characters(part):
+            raise _bad_upload_path(name, "a file name cannot hold control characters (CR, LF…)")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in part):
+            raise _bad_upload_path(name, "a file name must be valid Unicode")
+        if len(part.encode()) > UPLOAD_NAME_MAX_BYTES:
+            raise _bad_upload_path(
+                name, f"each part of a path has at most {UPLOAD_NAME_MAX_BYTES} bytes"
+            )
     return PurePosixPath(*parts)
+
+
+def upload_paths_checked(names: Iterable[str]) -> list[PurePosixPath]:
+    """The uploaded names as safe relative paths, all checked before any file is written.
+
+    Besides each name on its own, the set must be a tree: no name twice (the
+    second would silently replace the first) and no name that is both a file
+    and a folder (`a` and `a/b`), which the file system cannot hold.
+    """
+    paths = [_safe_relative(name) for name in names]
+    files: set[PurePosixPath] = set()
+    for path in paths:
+        if path in files:
+            raise _bad_upload_path(str(path), "two files of the upload have this name")
+        files.add(path)
+    for path in paths:
+        for folder in path.parents:
+            if folder in files:
+                raise _bad_upload_path(
+                    str(folder), f'it is a file and also the folder of "{path}"; rename one'
+                )
+    return paths
 
 
 def dataset_version_upload(
     *, dataset: Dataset, files: Iterable[tuple[str, BinaryIO]], message: str = ""
 ) -> DatasetVersion:
     """A new committed version holding the uploaded files; nothing remains if it fails."""
+    files = list(files)
+    paths = upload_paths_checked(name for name, _ in files)
     staged = staging_folder()
     try:
-        count = 0
-        for name, handle in files:
-            relative = _safe_relative(name)
+        for relative, (_, handle) in zip(paths, files, strict=True):
             destination = staged / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             with open(destination, "wb") as out:
                 shutil.copyfileobj(handle, out)
-            count += 1
-        if count == 0:
+        if not paths:
             raise InvalidRequest("upload at least one file to make a version", field="files")
         version = dataset_version_reserve(dataset=dataset)
         if message:
@@ -486,17 +550,18 @@ class SpecRejected(InvalidRequest):
         self.document = "spec"
 
 
-def spec_checked(text: str) -> SpecResult:
-    """The validator's verdict on a spec text; SpecRejected (413) when it is too large to read."""
-    if not isinstance(text, str):
+def spec_checked(text: str | bytes) -> SpecResult:
+    """The validator's verdict on a spec text (bytes: UTF-8 that may not decode);
+    SpecRejected (413) when it is too large to read."""
+    if not isinstance(text, str | bytes):
         raise SpecRejected("the spec must be YAML text")
-    if len(text.encode()) > settings.SPEC_MAX_BYTES:
+    if utf8_size(text) > settings.SPEC_MAX_BYTES:
         raise SpecRejected(
             f"the spec is larger than {settings.SPEC_MAX_BYTES // 1024} KiB; split it into "
             "several workflows",
             status=413,
         )
-    return parse_spec(text)
+    return parse_spec(text, max_jobs=settings.MAX_JOBS_PER_RUN)
 
 
 def workflow_spec_update(*, workflow: Workflow, text: str) -> WorkflowSpec:
@@ -560,3 +625,58 @@ def dataset_delete(*, dataset: Dataset) -> None:
             status=409,
         ) from None
     _remove_dataset_files_on_commit([dataset_id])
+
+
+def container_registry_create(
+    *, team: Team, name: object, server: object, username: object, password: object
+) -> ContainerRegistry:
+    """Add a registry to the team; its password is stored encrypted, like a secret's value."""
+    try:
+        fields = {
+            "name": registry_name_checked(name),
+            "server": registry_server_checked(server),
+            "username": registry_username_checked(username),
+            "password_ciphertext": encrypt_value(registry_password_checked(password)),
+        }
+    except RegistryInvalid as error:
+        raise InvalidRequest(str(error), field=error.field) from None
+    try:
+        with transaction.atomic():
+            return ContainerRegistry.objects.create(team=team, **fields)
+    except IntegrityError:
+        raise InvalidRequest(
+            f'the team has a registry named "{name}" already; change that one or choose '
+            "another name",
+            field="name",
+            status=409,
+        ) from None
+
+
+def container_registry_update(
+    *,
+    registry: ContainerRegistry,
+    server: object = _UNSET,
+    username: object = _UNSET,
+    password: object = _UNSET,
+) -> ContainerRegistry:
+    """Change what is given of a registry's server, username and password."""
+    changed = ["updated"]
+    try:
+        if server is not _UNSET:
+            registry.server = registry_server_checked(server)
+            changed.append("server")
+        if username is not _UNSET:
+            registry.username = registry_username_checked(username)
+            changed.append("username")
+        if password is not _UNSET:
+            registry.password_ciphertext = encrypt_value(registry_password_checked(password))
+            changed.append("password_ciphertext")
+    except RegistryInvalid as error:
+        raise InvalidRequest(str(error), field=error.field) from None
+    registry.save(update_fields=changed)
+    return registry
+
+
+def container_registry_delete(*, registry: ContainerRegistry) -> None:
+    """Remove a registry; runs already started keep the login they were given."""
+    registry.delete()

@@ -37,6 +37,7 @@ from workflows.selectors import (
     cluster_list,
     cluster_of,
     default_team_of,
+    id_of,
     project_list,
     secret_names,
     team_list,
@@ -193,6 +194,7 @@ def workflow_runs(request: HttpRequest, user, workflow_id: str) -> HttpResponse:
         cluster_id=str(cluster_id) if cluster_id is not None else None,
         user=user,
         make_default=bool(body.get("markDefault")),
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return JsonResponse(run_status_document(run), status=201)
 
@@ -202,7 +204,7 @@ def workflow_run(request: HttpRequest, user, workflow_id: str, number: str) -> H
     """`workflows get --show-runs --run N` and the first step of `workflows logs`."""
     workflow = _workflow(user, workflow_id)
     runs = run_with_everything(runs_of(user).filter(workflow=workflow))
-    run = runs.filter(number=int(number)).first() if number.isdigit() else None
+    run = runs.filter(number=id_of(number)).first() if id_of(number) is not None else None
     if run is None:
         raise CliError(f'workflow "{workflow.name}" has no run {number}', status=404)
     return JsonResponse(run_status_document(run))

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from runs.models import JobPhase, Run, RunPhase
 from runs.services import RERUN_SPECS
-from workflows.api.serializers import StrictCharField
+from workflows.api.serializers import SpecTextField, StrictCharField
 
 MAX_LOG_LINES = 5000
 
@@ -44,7 +44,7 @@ class RunInputsField(serializers.Field):
 
 
 class RunSubmitSerializer(serializers.Serializer):
-    spec = StrictCharField(
+    spec = SpecTextField(
         trim_whitespace=False,
         help_text="The spec's YAML text, or \"default\" for the workflow's default spec.",
     )

@@ -17,6 +17,13 @@ from workflows.api.views import ERRORS, WORKFLOW_ID
 from workflows.selectors import workflow_get, workflow_visible
 
 RUN_NUMBER = path_id("number", int, "The run's number in its workflow.")
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Any string of yours: sending the same request again with it answers the run "
+    "it made instead of starting another; the same key with another request is 422.",
+)
 SUBMIT_ERRORS = {
     400: OpenApiResponse(
         ErrorSerializer,
@@ -25,6 +32,9 @@ SUBMIT_ERRORS = {
     ),
     404: ERRORS[404],
     413: OpenApiResponse(ErrorSerializer, description="The spec is over 1 MiB."),
+    422: OpenApiResponse(
+        ErrorSerializer, description="The Idempotency-Key was used for another request."
+    ),
 }
 
 
@@ -61,7 +71,7 @@ class RunListView(ApiView):
 
     @extend_schema(
         summary="Start a run with a spec (or the default one) and inputs",
-        parameters=[WORKFLOW_ID],
+        parameters=[WORKFLOW_ID, IDEMPOTENCY_KEY],
         request=s.RunSubmitSerializer,
         responses={201: s.RunStatusDocumentSerializer, **SUBMIT_ERRORS},
     )
@@ -78,6 +88,7 @@ class RunListView(ApiView):
             cluster_id=data["clusterId"],
             user=request.user,
             make_default=data["markDefault"],
+            idempotency_key=request.headers.get("Idempotency-Key"),
         )
         return Response(selectors.run_status_document(run), status=status.HTTP_201_CREATED)
 

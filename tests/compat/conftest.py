@@ -5,5 +5,5 @@ import pytest
 def queued(monkeypatch) -> list[int]:
     """Ids of the runs submitted and queued on commit (no worker runs in these tests)."""
     started: list[int] = []
-    monkeypatch.setattr("runs.services._enqueue_start", started.append)
+    monkeypatch.setattr("runs.queue.run_start", started.append)
     return started

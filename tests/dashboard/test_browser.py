@@ -335,7 +335,8 @@ def test_rerun_failed_jobs_runs_only_those_and_keeps_the_others_outputs(page, se
     log_in(page, server, "ada", PASSWORD)
     page.goto(f"{server}/workflows/{workflow.pk}/runs/1/")
     rerun_failed = page.locator("#rerun-failed-form")
-    expect(rerun_failed).to_be_hidden()
+    # Whether the form was hidden while run 1 ran is a race with logging in on a
+    # busy machine (the run fails within seconds); run 2 checks it hidden below.
     expect(page.locator("#run-phase")).to_have_text("Failed", timeout=20_000)
     expect(rerun_failed).to_be_visible()
     secret_set(team=world.team, scope="project", project=world.project, name="mode", value="go")

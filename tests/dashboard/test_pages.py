@@ -298,7 +298,7 @@ def _more_of_everything(scene, owner) -> None:
 
 @pytest.mark.parametrize(
     "page, queries",
-    [("home", 5), ("project", 9), ("workflow", 6), ("run", 6), ("job panel", 6), ("diff", 6)],
+    [("home", 5), ("project", 10), ("workflow", 6), ("run", 6), ("job panel", 6), ("diff", 6)],
 )
 def test_page_queries_are_pinned(
     client, scene, member, owner, page, queries, django_assert_num_queries

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import textwrap
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 
@@ -59,6 +61,43 @@ DIAMOND_BROKEN_PHASES = {
     "after-fine": "SUCCEEDED",
     "after-join": "SKIPPED",
 }
+
+
+# Four jobs without workers: first -> second; first, other -> join.
+FOUR_JOBS = """\
+jobs:
+  first:
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+  second:
+    needs: [first]
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+  other:
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+  join:
+    needs: [first, other]
+    uses: container@v1
+    with: {image: bash:5, args: ["true"]}
+"""
+
+
+def four_job_run(*, jobs: dict[str, str] | None = None, created_ago: float = 0, **fields) -> Run:
+    """A run of FOUR_JOBS, made with the factories, whose jobs are in the phases `jobs`
+    names (PENDING when not named); `fields` go to RunFactory."""
+    from django.utils import timezone
+
+    from tests.factories import JobRunFactory, RunFactory, WorkflowSpecFactory
+
+    sha256 = hashlib.sha256(FOUR_JOBS.encode()).hexdigest()
+    run = RunFactory(spec=WorkflowSpecFactory(text=FOUR_JOBS, sha256=sha256), **fields)
+    Run.objects.filter(pk=run.pk).update(created=timezone.now() - timedelta(seconds=created_ago))
+    run.refresh_from_db()
+    for position, name in enumerate(("first", "other", "second", "join")):
+        phase = (jobs or {}).get(name, "PENDING")
+        JobRunFactory(run=run, name=name, position=position, phase=phase)
+    return run
 
 
 @dataclass

@@ -6,6 +6,9 @@ from runs.engine.local.actions import ActionError, action_plan
 from runs.engine.local.workspace import Workspace
 from workflows.spec import parse_spec
 
+# These tests link and clone repositories on disk.
+pytestmark = pytest.mark.usefixtures("local_repositories")
+
 
 def _clone_job(url: str):
     spec = parse_spec(
@@ -47,3 +50,14 @@ def test_a_local_repository_is_refused_where_the_server_turns_them_off(
 
     with pytest.raises(ActionError, match="ALLOW_LOCAL_REPOSITORIES is off"):
         action_plan(_clone_job(form.format(repo)), workspace, {}, None)
+
+
+@pytest.mark.parametrize("allow_local", [True, False])
+@pytest.mark.parametrize("url", ["git@github.com:octo/demo.git", "example.org:repos/demo"])
+def test_an_scp_like_url_is_an_ssh_remote_not_a_host_path(workspace, settings, allow_local, url):
+    settings.ALLOW_LOCAL_REPOSITORIES = allow_local
+
+    plan = action_plan(_clone_job(url), workspace, {}, None)
+
+    assert plan.read_only == {}
+    assert url in plan.argv

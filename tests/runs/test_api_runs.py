@@ -4,11 +4,8 @@ import pytest
 
 from runs.models import JobRun, Run, RunPhase
 from tests.factories import (
-    ClusterFactory,
     JobRunFactory,
-    ProjectFactory,
     RunFactory,
-    WorkflowFactory,
 )
 from workflows.models import WorkflowSpec
 from workflows.services import spec_store
@@ -37,18 +34,12 @@ jobs:
 OTHER_SPEC = SPEC.replace('"first"]', '"one"]')
 
 
-@pytest.fixture
-def workflow(team):
-    ClusterFactory(team=team, handle="local")
-    return WorkflowFactory(project=ProjectFactory(team=team))
-
-
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     """Runs the API queues; no broker message leaves the tests."""
     queued = {"start": [], "cancel": []}
-    monkeypatch.setattr("runs.services._enqueue_start", queued["start"].append)
-    monkeypatch.setattr("runs.services._enqueue_cancel", queued["cancel"].append)
+    monkeypatch.setattr("runs.queue.run_start", queued["start"].append)
+    monkeypatch.setattr("runs.queue.run_cancel", queued["cancel"].append)
     return queued
 
 

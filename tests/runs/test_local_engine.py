@@ -1,7 +1,6 @@
 """The local engine for real: Redis, Celery worker processes and bubblewrap."""
 
 import json
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 from django.conf import settings
 
 from runs.selectors import run_status_document
+from tests.paths import EXAMPLES
 from tests.processes import celery_worker
 from tests.runs.engine_helpers import (
     DIAMOND,
@@ -20,20 +20,23 @@ from tests.runs.engine_helpers import (
     wait_for_job_phase,
     wait_for_run,
 )
+from tests.spec_docs import blocks_of, dataset_names
 from workflows.models import DatasetVersion
+from workflows.spec import parse_spec
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
-]
-
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory, redis_url_module):
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with celery_worker(concurrency=2, log_path=log, LOCAL_ENGINE_STOP_GRACE_SECONDS="2") as running:
+    # ALLOW_LOCAL_REPOSITORIES: git-checkout@v1 clones a repository in tmp_path.
+    with celery_worker(
+        concurrency=2,
+        log_path=log,
+        LOCAL_ENGINE_STOP_GRACE_SECONDS="2",
+        ALLOW_LOCAL_REPOSITORIES="1",
+    ) as running:
         yield running
 
 
@@ -42,7 +45,6 @@ def world(transactional_db, worker):
     return make_world()
 
 
-@pytest.mark.skipif(not (SHARED / "examples" / "pipeline.yaml").exists(), reason="no shared/")
 def test_the_pipeline_example_runs_end_to_end(world):
     world.dataset("corpus", {"a.txt": b"the cat sat on the mat\n", "b.txt": b"a dog and a cat\n"})
     world.dataset("word-counts")
@@ -50,8 +52,8 @@ def test_the_pipeline_example_runs_end_to_end(world):
     world.secret("greeting", "Hello-from-a-secret")
 
     run = world.submit(
-        (SHARED / "examples" / "pipeline.yaml").read_text(),
-        inputs=(SHARED / "examples" / "inputs.yaml").read_text(),
+        (EXAMPLES / "pipeline.yaml").read_text(),
+        inputs=(EXAMPLES / "inputs.yaml").read_text(),
     )
     run = wait_for_run(run)
 
@@ -89,6 +91,75 @@ def test_a_failed_branch_skips_what_needs_it_and_the_rest_finishes(world):
     assert broken.message == "exited with code 3"
     assert "about to fail" in job_log(run, "broken")
     assert 'needs "broken"' in run.jobs.get(name="join").message
+
+
+def test_the_runnable_examples_of_the_spec_reference_succeed(world):
+    """docs/spec.md's `yaml run` blocks, with the datasets and secrets they name."""
+    submitted = []
+    for block in blocks_of("yaml run"):
+        spec = parse_spec(block.text).spec
+        for name in dataset_names(spec) - set(
+            world.project.datasets.values_list("name", flat=True)
+        ):
+            world.dataset(name, {"a.txt": b"the cat sat on the mat\n"})
+        for name in spec.secret_names:
+            world.secret(name, "a-secret-value")
+        submitted.append((block, world.submit(block.text, workflow=f"doc-{block.line}")))
+
+    for block, run in submitted:
+        run = wait_for_run(run, timeout=120)
+        assert run.phase == "SUCCEEDED", (block.name, phases(run))
+        assert "a-secret-value" not in "".join(job_log(run, job.name) for job in run.jobs.all())
+
+    (status_block,) = blocks_of("json status")
+    documented = json.loads(status_block.text)
+    (block, run) = next(
+        (block, run)
+        for block, run in submitted
+        if set(documented["status"]["jobs"]) <= set(parse_spec(block.text).spec.job_names)
+    )
+    actual = run_status_document(run)
+    assert documented.keys() <= actual.keys()
+    assert documented["status"].keys() <= actual["status"].keys()
+    for name, job in documented["status"]["jobs"].items():
+        real = actual["status"]["jobs"][name]
+        assert job.keys() <= real.keys()
+        for output, value in job["outputs"].items():
+            assert value.keys() == real["outputs"][output].keys(), block.name
+            assert value.get("value") == real["outputs"][output].get("value"), block.name
+
+
+def test_an_input_and_an_output_may_share_a_name(world):
+    run = world.submit(
+        """
+        inputs:
+          my-string: {type: string, with: {value: hello}}
+        jobs:
+          shout:
+            inputs:
+              my-string: workflow.inputs.my-string
+            outputs:
+              my-string: {type: string}
+            uses: script@v1
+            with:
+              image: bash:5
+              script: tr a-z A-Z < /inputs/my-string > /outputs/my-string
+          echo:
+            needs: [shout]
+            inputs:
+              my-string: shout.outputs.my-string
+            uses: script@v1
+            with:
+              image: bash:5
+              script: cat /inputs/my-string
+        """
+    )
+    run = wait_for_run(run)
+
+    assert run.phase == "SUCCEEDED", phases(run)
+    status = run_status_document(run)["status"]
+    assert status["jobs"]["shout"]["outputs"]["my-string"]["value"] == "HELLO"
+    assert "HELLO" in job_log(run, "echo")
 
 
 def test_a_job_cannot_write_to_its_inputs(world):
@@ -204,7 +275,13 @@ def test_retries_run_the_job_again_and_record_every_attempt(world):
     assert (run.phase, flaky.phase, flaky.attempt) == ("FAILED", "FAILED", 3)
     assert [a["attempt"] for a in flaky.attempts] == [1, 2, 3]
     assert all(a["exitCode"] == 7 for a in flaky.attempts)
-    assert job_log(run, "flaky").count("trying") == 3
+    log = job_log(run, "flaky").splitlines()
+    assert log.count("trying") == 3
+    # Each retried attempt's log starts by saying why the one before it ended.
+    second, third = (index for index, line in enumerate(log) if "retrying" in line)
+    assert log[second] == "attempt 1 failed (exited with code 7); retrying, attempt 2 of 3"
+    assert log[third] == "attempt 2 failed (exited with code 7); retrying, attempt 3 of 3"
+    assert log[second - 1] == log[third - 1] == "exited with code 7"
 
 
 def test_git_checkout_clones_a_local_repository_at_a_commit(world, tmp_path):

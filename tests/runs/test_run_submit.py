@@ -89,8 +89,9 @@ def _counts() -> tuple[int, int, int]:
 
 @pytest.fixture
 def enqueued(monkeypatch):
+    """The runs whose start message left, once their transaction committed."""
     started = []
-    monkeypatch.setattr("runs.services._enqueue_start", started.append)
+    monkeypatch.setattr("runs.queue._send", lambda task, ids: started.extend(ids))
     return started
 
 

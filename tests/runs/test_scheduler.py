@@ -1,48 +1,24 @@
 """The local scheduler without workers: what a job's end queues, skips and ends, and how it ends."""
 
-import hashlib
-
 import pytest
 
 from runs.engine.local import scheduler
 from runs.models import JobPhase, RunPhase
 from runs.transitions import job_transition
-from tests.factories import JobRunFactory, RunFactory, WorkflowSpecFactory
+from tests.runs.engine_helpers import four_job_run
 
 pytestmark = pytest.mark.django_db
-
-SPEC = """\
-jobs:
-  first:
-    uses: container@v1
-    with: {image: bash:5, args: ["true"]}
-  second:
-    needs: [first]
-    uses: container@v1
-    with: {image: bash:5, args: ["true"]}
-  other:
-    uses: container@v1
-    with: {image: bash:5, args: ["true"]}
-  join:
-    needs: [first, other]
-    uses: container@v1
-    with: {image: bash:5, args: ["true"]}
-"""
 
 
 @pytest.fixture
 def run():
-    spec = WorkflowSpecFactory(text=SPEC, sha256=hashlib.sha256(SPEC.encode()).hexdigest())
-    run = RunFactory(spec=spec, phase=RunPhase.RUNNING)
-    for position, name in enumerate(("first", "other", "second", "join")):
-        JobRunFactory(run=run, name=name, position=position)
-    return run
+    return four_job_run(phase=RunPhase.RUNNING)
 
 
 @pytest.fixture
 def queued(monkeypatch):
     ids = []
-    monkeypatch.setattr(scheduler, "_enqueue", ids.extend)
+    monkeypatch.setattr("runs.queue.jobs_execute", ids.extend)
     return ids
 
 
@@ -73,7 +49,7 @@ def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel
         job_transition(job_id=job_id, to=JobPhase.SUCCEEDED)
     first = run.jobs.get(name="first")
     job_transition(job_id=first.pk, to=JobPhase.RUNNING)
-    scheduler.run_cancel_now(run.pk)
+    scheduler.run_cancel_now(run)
     assert run.jobs.get(name="second").phase == JobPhase.CANCELED
 
     job_transition(job_id=first.pk, to=JobPhase.SUCCEEDED)

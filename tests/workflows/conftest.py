@@ -5,15 +5,14 @@ else ``dev`` keeps the suite quick.
 """
 
 import os
-import re
 import textwrap
 from collections.abc import Callable
-from pathlib import Path
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, settings
 
-from workflows.spec import SpecError, WorkflowSpec, parse_spec
+from workflows.spec import SpecError, WorkflowSpec, parse_spec, spec_json_schema
 
 settings.register_profile(
     "ci",
@@ -29,42 +28,13 @@ settings.register_profile(
 )
 settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 
-SHARED_DIR = Path(__file__).resolve().parents[2] / ".." / "shared"
-FENCE = re.compile(r"```(yaml|json)\n(.*?)```", re.DOTALL)
 
-
-@pytest.fixture
-def shared_dir() -> Path:
-    """The project's shared folder (SPEC.md, examples), next to the repository."""
-    if not SHARED_DIR.is_dir():
-        pytest.skip(f"the shared folder is not there ({SHARED_DIR.resolve()})")
-    return SHARED_DIR.resolve()
-
-
-@pytest.fixture
-def spec_md_blocks(shared_dir) -> dict[str, list[str]]:
-    """SPEC.md's fenced examples by language (yaml, json)."""
-    blocks: dict[str, list[str]] = {"yaml": [], "json": []}
-    for kind, body in FENCE.findall((shared_dir / "SPEC.md").read_text()):
-        blocks[kind].append(body)
-    return blocks
-
-
-@pytest.fixture
-def spec_md_spec(spec_md_blocks) -> str:
-    """SPEC.md's defaults, jobs and on examples as one spec, with the input its jobs read."""
-
-    def block(key: str) -> str:
-        found = [b for b in spec_md_blocks["yaml"] if b.startswith(f"{key}:")]
-        assert len(found) == 1, f"SPEC.md should have one yaml block starting with {key}:"
-        return found[0]
-
-    return (
-        block("defaults")
-        + "inputs:\n  raw:\n    type: dataset\n    with: {ref: raw}\n"
-        + block("jobs")
-        + block("on")
-    )
+@pytest.fixture(scope="session")
+def validator() -> jsonschema.Draft202012Validator:
+    """The spec language's JSON Schema (the editor's), checked and ready."""
+    schema = spec_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
 
 
 @pytest.fixture

@@ -60,8 +60,8 @@ EXPECTED = {
     "leave the team": {"owner", "member"},
 }
 ROLE_NAMES = ("owner", "member", "outsider")
-# Actions no surface offers yet: clusters are set up in the Django admin by the operator.
-NO_SURFACE = {Action.MANAGE_CLUSTERS, Action.MANAGE_REGISTRIES}
+# Actions no surface offers yet.
+NO_SURFACE: set[Action] = set()
 
 
 @dataclass
@@ -83,8 +83,8 @@ class Outcome:
 
 @pytest.fixture
 def scene(team, owner, member, outsider, monkeypatch) -> Scene:
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
-    monkeypatch.setattr("runs.services._enqueue_cancel", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_cancel", lambda run_id: None)
     # A second owner, so that the owner may leave (the last one may not).
     MembershipFactory(team=team, role="owner")
     ClusterFactory(team=team, handle="local")
@@ -191,6 +191,25 @@ def rest_secret(scene, user):
     return Outcome(Secret.objects.filter(name="TOKEN").exists(), answer.status_code)
 
 
+def rest_cluster(scene, user):
+    cluster = scene.team.clusters.get(handle="local")
+    answer = _api(user).patch(
+        f"/api/v1/clusters/{cluster.pk}", {"defaultJobTimeoutSeconds": 60}, format="json"
+    )
+    cluster.refresh_from_db()
+    return Outcome(cluster.default_job_timeout_seconds == 60, answer.status_code)
+
+
+REGISTRY = {"name": "ghcr", "server": "ghcr.io", "username": "ada", "password": "token"}
+
+
+def rest_registry(scene, user):
+    answer = _api(user).post(
+        f"/api/v1/teams/{scene.team.pk}/container-registries", REGISTRY, format="json"
+    )
+    return Outcome(scene.team.container_registries.exists(), answer.status_code)
+
+
 def rest_repository(scene, user):
     answer = _api(user).delete(f"/api/v1/projects/{scene.project.handle}/repository")
     return Outcome(not RepositoryLink.objects.exists(), answer.status_code)
@@ -280,6 +299,11 @@ def page_secret(scene, user):
     return Outcome(Secret.objects.filter(name="TOKEN").exists(), answer.status_code)
 
 
+def page_registry(scene, user):
+    answer = _page(user).post(reverse("registry-add", args=[scene.team.pk]), REGISTRY)
+    return Outcome(scene.team.container_registries.exists(), answer.status_code)
+
+
 def page_members(scene, user):
     newcomer = MembershipFactory().user
     answer = _page(user).post(
@@ -323,6 +347,8 @@ PROBES: dict[str, dict[Action, list[Callable]]] = {
         Action.CREATE_PROJECT: [rest_create_project],
         Action.DELETE: [rest_delete],
         Action.MANAGE_SECRETS: [rest_secret],
+        Action.MANAGE_CLUSTERS: [rest_cluster],
+        Action.MANAGE_REGISTRIES: [rest_registry],
         Action.MANAGE_REPOSITORY: [rest_repository],
         Action.MANAGE_MEMBERS: [rest_members],
         Action.LEAVE: [rest_leave],
@@ -339,6 +365,7 @@ PROBES: dict[str, dict[Action, list[Callable]]] = {
         Action.EDIT_WORKFLOW: [page_edit_workflow],
         Action.CREATE_PROJECT: [page_create_project],
         Action.MANAGE_SECRETS: [page_secret],
+        Action.MANAGE_REGISTRIES: [page_registry],
         Action.MANAGE_MEMBERS: [page_members],
         Action.LEAVE: [page_leave],
     },

@@ -153,7 +153,7 @@ def test_a_secret_value_appears_in_no_answer_log_or_column(
     as_user, team, project, cluster, caplog, monkeypatch
 ):
     """Set a distinctive value everywhere it can be set, touch every endpoint, grep everything."""
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
     caplog.set_level(logging.DEBUG)
     workflow = WorkflowFactory(project=project)
     client = as_user("owner")

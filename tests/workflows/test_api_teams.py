@@ -95,6 +95,8 @@ class TestClusters:
                 "namespace": "ml",
                 "allowNetwork": True,
                 "instanceTypes": ["P4000"],
+                "defaultInstanceType": "",
+                "defaultJobTimeoutSeconds": None,
                 "created": answer.json()["created"],
             }
 

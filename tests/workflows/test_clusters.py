@@ -144,6 +144,23 @@ def test_a_cluster_row_reads_into_typed_shapes():
     assert shapes.for_job("G1") == InstanceType(gpu=1)
 
 
+def test_a_job_gets_its_type_the_default_or_no_limits():
+    shapes = cluster_shapes_validate(
+        instance_types={"C4": {"cpu": 4}, "G1": {"gpu": 1}},
+        default_instance_type="C4",
+        default_job_timeout_seconds=None,
+    )
+    unlimited = cluster_shapes_validate(
+        instance_types={}, default_instance_type=None, default_job_timeout_seconds=None
+    )
+
+    assert shapes.for_job("G1") == InstanceType(gpu=1)
+    assert shapes.for_job(None) == InstanceType(cpu=4.0)
+    assert unlimited.for_job("C4") is None
+    with pytest.raises(InstanceTypeError, match='no instance type "P5" any more'):
+        shapes.for_job("P5")
+
+
 @pytest.mark.django_db
 def test_the_admin_refuses_a_bad_cluster():
     """The admin's form calls full_clean, which calls Cluster.clean."""

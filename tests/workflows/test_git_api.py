@@ -13,6 +13,9 @@ from workflows.models import PushTrigger, RepositoryLink
 from workflows.secret_values import decrypt_value
 from workflows.services import secret_set
 
+# These tests link and clone repositories on disk.
+pytestmark = pytest.mark.usefixtures("local_repositories")
+
 TOKEN = "ghp_Zebra7731doNotLeakThisToken"
 
 

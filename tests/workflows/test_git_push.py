@@ -6,13 +6,9 @@ and a work clone that commits and pushes to it. Nothing talks to the internet.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import subprocess
 import threading
 import uuid
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -20,10 +16,12 @@ from django.db import connection
 
 from runs.models import Run, RunPhase
 from tests.factories import ClusterFactory, ProjectFactory
+from tests.git_repo import Repo, push_payload, signed
 from workflows.git import services, tasks
 from workflows.models import PushTrigger, RepositoryLink, Workflow
 
-GIT_ENV = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
+# These tests link and clone repositories on disk.
+pytestmark = pytest.mark.usefixtures("local_repositories")
 
 
 def spec(branches: str, echo: str = "hello", extra: str = "") -> str:
@@ -51,79 +49,6 @@ BROKEN = spec("main").replace("      image: bash:5\n", "      image: bash:5\n   
 NEEDS_SECRET = spec("main", extra="    env:\n      TOKEN: secret:not-set\n")
 
 
-class Repo:
-    """A bare repository and a work clone that commits to it and pushes with real git."""
-
-    def __init__(self, root: Path) -> None:
-        self.bare = root / "remote.git"
-        self.work = root / "work"
-        root.mkdir(parents=True)
-        self._git("init", "--quiet", "--bare", str(self.bare), cwd=root)
-        self._git("init", "--quiet", "--initial-branch=main", str(self.work), cwd=root)
-        self._git("remote", "add", "origin", str(self.bare))
-
-    @property
-    def url(self) -> str:
-        return str(self.bare)
-
-    def _git(self, *args: str, cwd: Path | None = None) -> str:
-        done = subprocess.run(
-            ["git", "-c", "user.name=Ada Lovelace", "-c", "user.email=ada@example.com", *args],
-            cwd=cwd or self.work,
-            env=GIT_ENV,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout.strip()
-
-    def commit(self, files: dict[str, str | None], message: str = "change", branch="main") -> str:
-        """Commit `files` (None deletes one) on `branch`, push it, and give the commit id."""
-        current = self._git("symbolic-ref", "--short", "HEAD")
-        if branch != current:
-            self._git("checkout", "--quiet", "-B", branch)
-        for name, content in files.items():
-            path = self.work / name
-            if content is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(content)
-        self._git("add", "--all")
-        self._git("commit", "--quiet", "--allow-empty", "-m", message)
-        self._git("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
-        self._git("update-server-info", cwd=self.bare)
-        return self._git("rev-parse", "HEAD")
-
-    def tag(self, name: str) -> None:
-        self._git("tag", name)
-        self._git("push", "--quiet", "origin", f"refs/tags/{name}")
-
-
-def push_payload(repo: Repo, commit: str, *, branch="main", message="change") -> dict:
-    """A push event shaped like GitHub's."""
-    return {
-        "ref": f"refs/heads/{branch}",
-        "before": "0" * 40,
-        "after": commit,
-        "created": False,
-        "deleted": False,
-        "forced": False,
-        "repository": {"clone_url": repo.url, "full_name": "octo/demo", "default_branch": "main"},
-        "head_commit": {
-            "id": commit,
-            "message": message,
-            "author": {"name": "Ada Lovelace", "email": "ada@example.com"},
-        },
-        "commits": [{"id": commit, "message": message}],
-        "pusher": {"name": "ada", "email": "ada@example.com"},
-    }
-
-
-def signed(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 @pytest.fixture(autouse=True)
 def _private_git_dir(settings, tmp_path):
     """Each test gets its own mirrors: project ids repeat between tests on SQLite."""
@@ -134,7 +59,7 @@ def _private_git_dir(settings, tmp_path):
 def started(monkeypatch) -> list[int]:
     """Runs are only created (PENDING); ids of those queued to start."""
     queued: list[int] = []
-    monkeypatch.setattr("runs.services._enqueue_start", queued.append)
+    monkeypatch.setattr("runs.queue.run_start", queued.append)
     return queued
 
 
@@ -254,9 +179,9 @@ class TestWebhookPush:
         assert Run.objects.get().spec.text == TRAIN
 
     def test_a_second_push_runs_the_same_workflow_again(self, repo, deliver):
-        repo.commit({".gradient/workflows/train.yaml": TRAIN})
+        first = repo.commit({".gradient/workflows/train.yaml": TRAIN})
         later = repo.commit({".gradient/workflows/train.yaml": spec("main", "again")})
-        deliver(push_payload(repo, later))
+        deliver(push_payload(repo, first))
         deliver(push_payload(repo, later))
 
         workflow = Workflow.objects.get()
@@ -470,7 +395,7 @@ class TestDeliveries:
         assert nothing_happened()
         assert queued_pushes == []
 
-    def test_an_unknown_project_answers_like_a_wrong_signature(self, client, linked):
+    def test_an_unknown_project_is_a_404(self, client, linked):
         body = b"{}"
         headers = {"X-GitHub-Event": "ping", "X-Hub-Signature-256": signed(linked[1], body)}
 
@@ -481,7 +406,8 @@ class TestDeliveries:
             headers=headers,
         )
 
-        assert answer.status_code == 401
+        assert answer.status_code == 404
+        assert "no project with a linked repository" in answer.json()["detail"]
 
     def test_a_redelivered_push_starts_nothing_twice(self, repo, deliver):
         commit = repo.commit({".gradient/workflows/train.yaml": TRAIN})
@@ -627,11 +553,11 @@ class TestPoll:
 
     def test_a_new_commit_is_picked_up_like_a_push(self, repo, polled):
         repo.commit({".gradient/workflows/train.yaml": TRAIN})
-        assert tasks.repository_poll(polled.id) is None  # the first poll records the head
+        assert tasks.repository_poll(polled.id) == []  # the first poll records the head
         assert not Run.objects.exists()
 
         commit = repo.commit({".gradient/workflows/train.yaml": spec("main", "new")}, "New data")
-        trigger_id = tasks.repository_poll(polled.id)
+        (trigger_id,) = tasks.repository_poll(polled.id)
 
         run = Run.objects.select_related("spec").get()
         assert run.spec.text == spec("main", "new")
@@ -656,7 +582,7 @@ class TestPoll:
         repo.commit({".gradient/workflows/train.yaml": TRAIN})
         tasks.repository_poll(polled.id)
 
-        assert tasks.repository_poll(polled.id) is None
+        assert tasks.repository_poll(polled.id) == []
 
         assert Run.objects.count() == 1
         assert PushTrigger.objects.count() == 1
@@ -709,16 +635,47 @@ class TestPoll:
         assert PushTrigger.objects.get().outcome == "started"
         assert Run.objects.count() == 1
 
+    def test_every_branch_a_spec_names_is_watched(self, repo, polled):
+        repo.commit({".gradient/workflows/report.yaml": REPORT})  # for main and release
+        repo.commit({"a.txt": "1"}, branch="release")
+        repo.commit({"b.txt": "1"}, branch="scratch")
+        assert tasks.repository_poll(polled.id) == []  # a branch first seen is only recorded
+
+        release = repo.commit({"a.txt": "2"}, "Release fix", branch="release")
+        repo.commit({"b.txt": "2"}, branch="scratch")  # no spec names it
+        (trigger_id,) = tasks.repository_poll(polled.id)
+
+        run = Run.objects.get()
+        assert (run.trigger["branch"], run.trigger["commit"]) == ("release", release)
+        assert run.trigger["message"] == "Release fix"
+        assert PushTrigger.objects.get().pk == trigger_id
+        assert tasks.repository_poll(polled.id) == []
+        assert Run.objects.count() == 1
+
+    def test_a_release_commit_seen_by_the_webhook_is_not_run_again_by_a_poll(self, repo, polled):
+        repo.commit({".gradient/workflows/report.yaml": REPORT})
+        repo.commit({"a.txt": "1"}, branch="release")
+        tasks.repository_poll(polled.id)
+        commit = repo.commit({"a.txt": "2"}, branch="release")
+        services.push_handle(
+            push=services.Push(
+                project_id=polled.project_id, source="webhook", branch="release", commit=commit
+            )
+        )
+
+        assert tasks.repository_poll(polled.id) == []
+        assert Run.objects.count() == 1
+
     def test_an_unreachable_remote_starts_and_records_nothing(self, polled):
         RepositoryLink.objects.filter(pk=polled.pk).update(clone_url="/nowhere/repo.git")
 
-        assert tasks.repository_poll(polled.id) is None
+        assert tasks.repository_poll(polled.id) == []
         assert nothing_happened()
 
     def test_links_without_poll_are_not_polled(self, repo, linked):
         repo.commit({".gradient/workflows/train.yaml": TRAIN})
 
-        assert tasks.repository_poll(linked[0].id) is None
+        assert tasks.repository_poll(linked[0].id) == []
         linked[0].refresh_from_db()
         assert linked[0].last_commit == ""
 

@@ -67,7 +67,7 @@ def _private_git_dir(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _runs_only_created(monkeypatch):
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
 
 
 @pytest.fixture
@@ -170,10 +170,11 @@ class TestAccessToken:
         tasks.repository_poll(link.id)
         repo.commit({".gradient/workflows/train.yaml": TRAIN})
 
-        trigger = PushTrigger.objects.get(pk=tasks.repository_poll(link.id))
+        (trigger_id,) = tasks.repository_poll(link.id)
+        trigger = PushTrigger.objects.get(pk=trigger_id)
 
         assert trigger.outcome == "started"
-        assert any(argv[-3:-1] == ["--heads", url] for argv, _ in git_calls)
+        assert any(argv[-2:] == ["--heads", url] for argv, _ in git_calls)
         assert not any(TOKEN in " ".join(argv) for argv, _ in git_calls)
 
     def test_a_token_secret_removed_later_is_a_failed_record(self, served, project, team):

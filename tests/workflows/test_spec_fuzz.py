@@ -7,15 +7,13 @@ escape, and every error must have a path, a position and a message.
 
 import json
 import math
-from pathlib import Path
 
 import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from tests.paths import EXAMPLES
 from workflows.spec import SpecResult, parse_spec, resolve_run_inputs
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "examples"
 
 BASE_SPECS = [
     """\
@@ -63,9 +61,7 @@ on:
 """,
     "jobs:\n  hello:\n    uses: container@v1\n    with:\n      image: bash:5\n",
 ]
-for _name in ("pipeline.yaml", "hello.yaml"):
-    if (SHARED / _name).is_file():
-        BASE_SPECS.append((SHARED / _name).read_text())
+BASE_SPECS += [(EXAMPLES / name).read_text() for name in ("pipeline.yaml", "word-count.yaml")]
 
 GARBAGE = st.sampled_from(
     [

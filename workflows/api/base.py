@@ -52,11 +52,15 @@ class SafeJSONParser(parsers.JSONParser):
 
 
 class PlainTextParser(parsers.BaseParser):
-    """A spec sent as the whole body (`Content-Type: text/plain`), read as a str."""
+    """A spec sent as the whole body (`Content-Type: text/plain`), read as a str.
+
+    A UTF-8 body that does not decode is handed on as bytes: the spec library
+    reads bytes and says at which line and column the first bad byte is.
+    """
 
     media_type = "text/plain"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> str:
+    def parse(self, stream, media_type=None, parser_context=None) -> str | bytes:
         charset = dict(
             part.strip().split("=", 1) for part in (media_type or "").split(";")[1:] if "=" in part
         ).get("charset", "utf-8")
@@ -68,7 +72,10 @@ class PlainTextParser(parsers.BaseParser):
             )
         encoding = charset.strip('"').lower() or "utf-8"
         if encoding in {"utf-8", "utf8"}:
-            encoding = "utf-8-sig"
+            try:
+                return body.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                return body
         try:
             return codecs.decode(body, encoding)
         except (LookupError, UnicodeDecodeError):

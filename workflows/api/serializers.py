@@ -7,7 +7,9 @@ services decide everything else.
 
 from __future__ import annotations
 
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from workflows.models import Membership
 
@@ -21,6 +23,24 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class SpecTextField(StrictCharField):
+    """A spec's text: NUL and lone surrogates go through, for the validator to place.
+
+    DRF's CharField refuses them with no position; the spec library reports
+    each at its line and column, which is what the editor needs to mark it.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            validator
+            for validator in self.validators
+            if not isinstance(
+                validator, ProhibitNullCharactersValidator | ProhibitSurrogateCharactersValidator
+            )
+        ]
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -194,9 +214,7 @@ class DatasetCreateSerializer(serializers.Serializer):
 
 
 class SpecBodySerializer(serializers.Serializer):
-    spec = StrictCharField(
-        trim_whitespace=False, allow_blank=True, help_text="The spec's YAML text."
-    )
+    spec = SpecTextField(trim_whitespace=False, allow_blank=True, help_text="The spec's YAML text.")
 
 
 class DatasetUploadSerializer(serializers.Serializer):

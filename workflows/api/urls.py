@@ -6,7 +6,7 @@ rather than Django's HTML one.
 
 from django.urls import path
 
-from workflows.api import views
+from workflows.api import registries, views
 from workflows.models import Secret
 
 DATASET_VERSION = "datasets/<str:dataset_id>/versions/<str:version>"
@@ -79,6 +79,16 @@ urlpatterns = [
         "clusters/<str:owner_id>/secrets/<str:name>",
         views.SecretDetailView.as_view(scope=Secret.Scope.CLUSTER),
         name="api-cluster-secret",
+    ),
+    path(
+        "teams/<str:team_id>/container-registries",
+        registries.ContainerRegistryListView.as_view(),
+        name="api-team-registries",
+    ),
+    path(
+        "teams/<str:team_id>/container-registries/<str:name>",
+        registries.ContainerRegistryDetailView.as_view(),
+        name="api-team-registry",
     ),
     path("validate", views.ValidateView.as_view(), name="api-validate"),
     path("spec-schema", views.SpecSchemaView.as_view(), name="api-spec-schema"),

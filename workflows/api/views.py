@@ -287,12 +287,14 @@ class WorkflowDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def spec_text_from(request) -> str:
-    """The spec of a text/plain body, or of a JSON body's `spec`."""
-    if isinstance(request.data, str) and request.content_type.startswith(
-        PlainTextParser.media_type
-    ):
-        return request.data
+def spec_text_from(request) -> str | bytes:
+    """The spec of a text/plain body, or of a JSON body's `spec`.
+
+    Bytes when a text/plain body is not UTF-8 (the validator says where); an
+    empty text/plain body is the empty spec, which DRF reads as no data at all.
+    """
+    if request.content_type.startswith(PlainTextParser.media_type):
+        return request.data if isinstance(request.data, str | bytes) else ""
     return ApiView.valid(s.SpecBodySerializer, request.data)["spec"]
 
 

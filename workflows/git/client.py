@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 SPEC_FOLDER = ".gradient/workflows"
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -134,6 +135,60 @@ LOCAL_REPOSITORIES_OFF = (
 )
 
 
+def local_repository_path(url: str) -> Path | None:
+    """The path on this host that a clone URL names, or None for a remote.
+
+    Git's own rule: a URL without `://` is a host path when it has no colon or a
+    slash comes before the first one; otherwise `[user@]host:path` is an SSH
+    remote (`git@github.com:org/repo.git`). Repository links and
+    `git-checkout@v1` both decide with this, so they agree on what
+    ALLOW_LOCAL_REPOSITORIES covers.
+    """
+    if "://" in url:
+        parts = urlsplit(url)
+        return Path(parts.path) if parts.scheme.lower() == "file" else None
+    colon = url.find(":")
+    if colon != -1 and "/" not in url[:colon]:
+        return None
+    return Path(url)
+
+
+def _local_repository_paths(url: str) -> set[Path]:
+    """The host paths a clone URL may read: none for a remote, the path of a `file://` URL.
+
+    git ignores a `file://` URL's host and percent-decodes its path, so both
+    the raw and the decoded path are returned.
+    """
+    path = local_repository_path(url)
+    if path is None:
+        return set()
+    if "://" in url:
+        return {path, Path(unquote(str(path)))}
+    return {path}
+
+
+def server_files_refusal(url: str) -> str | None:
+    """Why git must not read this URL: it names a path inside the server's own files.
+
+    The data folder holds every project's bare mirror, run folders, datasets
+    and the secret key; the checkout holds the code. Either, read as a
+    "repository", would hand one team another team's specs or the server's
+    secrets, so no setting allows it. Paths are resolved (`..`, symbolic
+    links) before they are compared.
+    """
+    from django.conf import settings
+
+    private = (Path(settings.DATA_DIR).resolve(), Path(settings.BASE_DIR).resolve())
+    for path in _local_repository_paths(url):
+        resolved = path.resolve()
+        if any(resolved == folder or folder in resolved.parents for folder in private):
+            return (
+                "the repository is inside this server's own files (its data folder or "
+                "checkout); link a repository of your own"
+            )
+    return None
+
+
 def allowed_protocols() -> tuple[str, ...]:
     """The transports git may use here: local ones only where the server allows them."""
     from django.conf import settings
@@ -189,15 +244,15 @@ def run_git(
     return done.stdout
 
 
-def remote_head(*, url: str, branch: str, access: GitAccess) -> str | None:
-    """The commit the remote's `branch` points at, or None when there is no such branch."""
-    ref = f"refs/heads/{branch}"
-    out = run_git("ls-remote", "--heads", url, ref, access=access, timeout=NETWORK_TIMEOUT_SECONDS)
+def remote_heads(*, url: str, access: GitAccess) -> dict[str, str]:
+    """Every branch of the remote and the commit it points at (one `git ls-remote`)."""
+    out = run_git("ls-remote", "--heads", url, access=access, timeout=NETWORK_TIMEOUT_SECONDS)
+    heads = {}
     for line in out.decode(errors="replace").splitlines():
-        sha, _, name = line.partition("\t")
-        if name == ref and is_sha(sha):
-            return sha
-    return None
+        sha, _, ref = line.partition("\t")
+        if ref.startswith("refs/heads/") and is_sha(sha):
+            heads[ref.removeprefix("refs/heads/")] = sha
+    return heads
 
 
 @contextmanager

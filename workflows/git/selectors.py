@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from runs.models import Run
 from workflows.models import Project, PushTrigger, RepositoryLink
@@ -27,11 +27,23 @@ def hook_link(*, handle: str) -> RepositoryLink | None:
     return RepositoryLink.objects.select_related("project").filter(project__handle=handle).first()
 
 
-def delivery_handled(*, delivery_id: str) -> PushTrigger | None:
-    """The record of a delivery already handled; a failed one does not count (it may be retried)."""
+def push_handled(
+    *, project_id: int, branch: str, commit: str, delivery_id: str | None = None
+) -> PushTrigger | None:
+    """The project's record of this push, or of this delivery, handled already.
+
+    A push is handled once per project and (branch, commit), whatever delivery
+    id it comes with: the signature covers the body, not the id, so a replayed
+    body with a new or no id is the same push. A failed record does not count
+    (the push may be retried).
+    """
+    same = Q(branch=branch, commit=commit)
+    if delivery_id:
+        same |= Q(delivery_id=delivery_id)
     return (
-        PushTrigger.objects.filter(delivery_id=delivery_id)
+        PushTrigger.objects.filter(same, project_id=project_id)
         .exclude(outcome=PushTrigger.Outcome.FAILED)
+        .order_by("id")
         .first()
     )
 

@@ -36,11 +36,13 @@ from workflows.git.client import (
     commit_info,
     git_access,
     is_sha,
+    local_repository_path,
     mirror_fetch,
-    remote_head,
+    remote_heads,
+    server_files_refusal,
     spec_files,
 )
-from workflows.git.specs import SpecCandidate, problem, specs_for_branch
+from workflows.git.specs import SpecCandidate, branches_named, problem, specs_for_branch
 from workflows.models import Project, PushTrigger, RepositoryLink, Workflow
 from workflows.secret_values import SecretUnreadable, decrypt_value, encrypt_value
 from workflows.selectors import secret_values, secrets_resolve
@@ -49,6 +51,8 @@ from workflows.services import InvalidRequest, workflow_create
 logger = logging.getLogger(__name__)
 
 WEBHOOK_SECRET_MIN_LENGTH = 16
+# GitHub caps a delivery at 25 MB; a push of many commits can exceed Django's 2.5 MB default.
+WEBHOOK_MAX_BYTES = 25 * 1024 * 1024
 DELIVERY_ID_MAX_LENGTH = 100
 BRANCH_MAX_LENGTH = 200
 # `<helper>::<address>` makes git run the remote helper `git-remote-<helper>`
@@ -136,20 +140,31 @@ def clone_url_checked(value: object) -> str:
             )
         if scheme != "file" and not parts.hostname:
             raise InvalidRequest(f"cloneUrl names no host; {_URL_ADVICE}", field="cloneUrl")
-        if scheme == "file":
-            _local_repositories_allowed()
-        return url
-    if url.startswith("/"):
-        _local_repositories_allowed()
-        return url
-    if _SCP_LIKE.match(url):
-        return url
-    raise InvalidRequest(f"cloneUrl is not a clone URL; {_URL_ADVICE}", field="cloneUrl")
+    elif not (url.startswith("/") or _SCP_LIKE.match(url)):
+        raise InvalidRequest(f"cloneUrl is not a clone URL; {_URL_ADVICE}", field="cloneUrl")
+    if local_repository_path(url) is not None:
+        _local_repository_allowed(url)
+    return url
 
 
-def _local_repositories_allowed() -> None:
+def _local_repository_allowed(url: str) -> None:
     if not settings.ALLOW_LOCAL_REPOSITORIES:
         raise InvalidRequest(f"cloneUrl: {LOCAL_REPOSITORIES_OFF}", field="cloneUrl")
+    refusal = server_files_refusal(url)
+    if refusal is not None:
+        raise InvalidRequest(f"cloneUrl: {refusal}", field="cloneUrl")
+
+
+def _usable_url(link: RepositoryLink) -> str:
+    """The link's clone URL, checked again each time git is to read it.
+
+    A link stored before the check existed, or a path that has become a
+    symbolic link since, must not reach the server's files either.
+    """
+    refusal = server_files_refusal(link.clone_url)
+    if refusal is not None:
+        raise GitError(refusal)
+    return link.clone_url
 
 
 def branch_valid(name: object) -> bool:
@@ -234,10 +249,10 @@ def repository_link(
         link = RepositoryLink(project=project)
     elif link.clone_url != url:
         # Another repository: nothing cached or seen of the old one applies.
-        link.last_commit, link.last_seen = "", None
+        link.last_commit, link.last_seen, link.branch_heads = "", None, {}
         _remove_mirror_on_commit(project.id)
     elif link.default_branch != default_branch:
-        link.last_commit, link.last_seen = "", None
+        link.last_commit, link.last_seen, link.branch_heads = "", None, {}
     if webhook_secret is not None:
         link.webhook_secret_ciphertext = encrypt_value(webhook_secret)
     link.clone_url = url
@@ -255,6 +270,37 @@ def repository_unlink(*, project: Project) -> None:
     if not deleted:
         raise InvalidRequest(f'project "{project.name}" has no linked repository', status=404)
     _remove_mirror_on_commit(project.id)
+
+
+@dataclass(frozen=True)
+class WebhookRefusal:
+    """Why a delivery is answered before its body is read, and with which status."""
+
+    status: int
+    detail: str
+
+
+WEBHOOK_TOO_LARGE = WebhookRefusal(413, f"the delivery is larger than {WEBHOOK_MAX_BYTES} bytes")
+
+
+def webhook_refusal(
+    *, link: RepositoryLink | None, content_length: str | None
+) -> WebhookRefusal | None:
+    """Refuse a delivery by its project and declared size, before a byte of its body is read.
+
+    Anyone can POST to a hook URL; reading 25 MB for a project that has no
+    link, or a body that says it is larger than any delivery, would let them
+    make the server store and hash whatever they send.
+    """
+    if link is None:
+        return WebhookRefusal(404, "no project with a linked repository has this handle")
+    if content_length is None or content_length == "":
+        return None
+    if not content_length.isascii() or not content_length.isdigit():
+        return WebhookRefusal(400, "Content-Length must be a number of bytes")
+    if int(content_length) > WEBHOOK_MAX_BYTES:
+        return WEBHOOK_TOO_LARGE
+    return None
 
 
 def webhook_signature_valid(
@@ -326,10 +372,14 @@ def webhook_push_receive(
     if delivery_id is not None and not 0 < len(delivery_id) <= DELIVERY_ID_MAX_LENGTH:
         raise InvalidRequest(f"X-GitHub-Delivery has 1 to {DELIVERY_ID_MAX_LENGTH} characters")
     push = push_from_github(project_id=link.project_id, payload=payload, delivery_id=delivery_id)
-    if push.delivery_id:
-        handled = selectors.delivery_handled(delivery_id=push.delivery_id)
-        if handled is not None:
-            return handled
+    handled = selectors.push_handled(
+        project_id=push.project_id,
+        branch=push.branch,
+        commit=push.commit,
+        delivery_id=push.delivery_id,
+    )
+    if handled is not None:
+        return handled
     transaction.on_commit(lambda: _enqueue_push(push))
     return None
 
@@ -357,7 +407,7 @@ def _read_specs(*, link: RepositoryLink, push: Push) -> tuple[Push, list[SpecFil
     with git_access(token=_token_of(link), scratch=git_root() / ".askpass") as access:
         mirror_fetch(
             mirror=mirror,
-            url=link.clone_url,
+            url=_usable_url(link),
             branch=push.branch,
             commit=push.commit,
             access=access,
@@ -427,17 +477,19 @@ def _trigger_claim(*, link: RepositoryLink, push: Push) -> PushTrigger | None:
     """The record this push is handled under, or None when it is being or was handled already.
 
     Must run in a transaction. The link is locked first, so pushes of one
-    project are recorded one at a time. With poll mode on, a head of the
-    default branch already seen (by a poll or by the webhook, both may be on)
-    is not handled again. A delivery id is claimed by inserting it (a second
-    worker waits on the unique index, then finds it taken). A failed record of
-    the same delivery (or polled commit) is taken over: failure started nothing.
+    project are recorded one at a time. A push is the project's (branch,
+    commit), whichever way it came (webhook or poll, with any delivery id): a
+    record of it that did not fail means it was handled. With poll mode on, a
+    head of the default branch already seen (the first poll records it without
+    a record) is not handled either. A failed record of the same push is taken
+    over: failure started nothing. A delivery id already recorded in the project
+    for another push is refused by the unique index.
     """
     locked = RepositoryLink.objects.select_for_update().filter(pk=link.pk).first()
     if locked is None:
         return None
     polled = locked.poll or push.source == PushTrigger.Source.POLL
-    if polled and push.branch == locked.default_branch and locked.last_commit == push.commit:
+    if polled and _head_seen(locked, push.branch) == push.commit:
         return None
     fields = {
         "project_id": link.project_id,
@@ -449,21 +501,13 @@ def _trigger_claim(*, link: RepositoryLink, push: Push) -> PushTrigger | None:
         "outcome": PushTrigger.Outcome.FAILED,
         "errors": [],
     }
-    previous = PushTrigger.objects.none()
-    if push.delivery_id:
-        previous = PushTrigger.objects.filter(delivery_id=push.delivery_id)
-    elif push.source == PushTrigger.Source.POLL:
-        previous = PushTrigger.objects.filter(
-            project_id=link.project_id,
-            source=push.source,
-            branch=push.branch,
-            commit=push.commit,
-            delivery_id=None,
-        )
+    previous = PushTrigger.objects.filter(
+        project_id=link.project_id, branch=push.branch, commit=push.commit
+    )
+    if previous.exclude(outcome=PushTrigger.Outcome.FAILED).exists():
+        return None
     existing = previous.select_for_update().order_by("-id").first()
     if existing is not None:
-        if existing.outcome != PushTrigger.Outcome.FAILED:
-            return None
         for name, value in fields.items():
             setattr(existing, name, value)
         existing.save()
@@ -502,7 +546,12 @@ def push_handle(*, push: Push) -> PushTrigger | None:
     if link is None:
         logger.info("push to project %s ignored: no repository is linked", push.project_id)
         return None
-    if push.delivery_id and selectors.delivery_handled(delivery_id=push.delivery_id):
+    if selectors.push_handled(
+        project_id=push.project_id,
+        branch=push.branch,
+        commit=push.commit,
+        delivery_id=push.delivery_id,
+    ):
         return None
     try:
         push, files = _read_specs(link=link, push=push)
@@ -532,42 +581,94 @@ def push_handle(*, push: Push) -> PushTrigger | None:
         trigger.errors = sorted(problems, key=lambda entry: entry["file"] or "")
         trigger.save(update_fields=["outcome", "errors"])
         trigger.runs.set(runs)
-        if push.branch == link.default_branch:
-            RepositoryLink.objects.filter(pk=link.pk).update(
-                last_commit=push.commit, last_seen=timezone.now()
-            )
+        _head_record(link=link, branch=push.branch, commit=push.commit)
     return trigger
 
 
-def repository_poll(*, link: RepositoryLink) -> PushTrigger | None:
-    """Ask the remote for the default branch's head; a commit not seen before is a push.
+def _head_seen(link: RepositoryLink, branch: str) -> str:
+    """The head of `branch` handled or recorded last ("" when never seen)."""
+    if branch == link.default_branch:
+        return link.last_commit
+    return link.branch_heads.get(branch, "")
 
-    The first poll of a link only records the head, as a webhook added to a
-    repository reports the pushes after it and not the commits already there.
+
+def _head_record(*, link: RepositoryLink, branch: str, commit: str, first: bool = False) -> None:
+    """Remember `commit` as the head of `branch` last seen (with `first`: only if none was)."""
+    with transaction.atomic():
+        locked = RepositoryLink.objects.select_for_update().filter(pk=link.pk).first()
+        if locked is None or (first and _head_seen(locked, branch)):
+            return
+        if branch == locked.default_branch:
+            locked.last_commit, locked.last_seen = commit, timezone.now()
+        elif locked.poll:
+            locked.branch_heads = {**locked.branch_heads, branch: commit}
+        else:
+            return
+        locked.save(update_fields=["last_commit", "last_seen", "branch_heads"])
+
+
+def _polled_branches(*, link: RepositoryLink, head: str, access) -> list[str]:
+    """The default branch, then every other branch that a spec at its `head` names."""
+    mirror = mirror_path(link.project_id)
+    try:
+        mirror_fetch(
+            mirror=mirror,
+            url=_usable_url(link),
+            branch=link.default_branch,
+            commit=head,
+            access=access,
+        )
+        files = spec_files(
+            mirror=mirror, commit=head, access=access, max_bytes=settings.SPEC_MAX_BYTES
+        )
+    except GitError as error:
+        # Handling the default branch's push fetches again and records the
+        # failure; until then the branches watched before stay watched.
+        logger.info("polling project %s: specs not read: %s", link.project_id, error)
+        named = set(link.branch_heads)
+    else:
+        named = branches_named(files)
+    return [link.default_branch, *sorted(named - {link.default_branch})]
+
+
+def repository_poll(*, link: RepositoryLink) -> list[PushTrigger]:
+    """Ask the remote for its branches' heads; a commit not seen before on a watched one is a push.
+
+    Watched are the default branch and every branch that the
+    `on.github.branches.only` of a spec on the default branch names, so a
+    spec for `release` runs on pushes to `release` as it would with the
+    webhook. The first poll of a branch only records its head, as a webhook
+    added to a repository reports the pushes after it and not the commits
+    already there.
     """
     try:
         with git_access(token=_token_of(link), scratch=git_root() / ".askpass") as access:
-            head = remote_head(url=link.clone_url, branch=link.default_branch, access=access)
+            heads = remote_heads(url=_usable_url(link), access=access)
+            default_head = heads.get(link.default_branch)
+            if default_head is None:
+                logger.info(
+                    "polling project %s: the remote has no branch %s",
+                    link.project_id,
+                    link.default_branch,
+                )
+                return []
+            branches = _polled_branches(link=link, head=default_head, access=access)
     except (GitError, SecretUnreadable) as error:
         logger.warning("polling the repository of project %s failed: %s", link.project_id, error)
-        return None
-    if head is None:
-        logger.info(
-            "polling project %s: the remote has no branch %s", link.project_id, link.default_branch
+        return []
+    triggers = []
+    for branch in branches:
+        head = heads.get(branch)
+        seen = _head_seen(link, branch)
+        if head is None or head == seen:
+            continue
+        if not seen:
+            _head_record(link=link, branch=branch, commit=head, first=True)
+            continue
+        push = Push(
+            project_id=link.project_id, source=PushTrigger.Source.POLL, branch=branch, commit=head
         )
-        return None
-    if head == link.last_commit:
-        return None
-    if not link.last_commit:
-        RepositoryLink.objects.filter(pk=link.pk, last_commit="").update(
-            last_commit=head, last_seen=timezone.now()
-        )
-        return None
-    return push_handle(
-        push=Push(
-            project_id=link.project_id,
-            source=PushTrigger.Source.POLL,
-            branch=link.default_branch,
-            commit=head,
-        )
-    )
+        trigger = push_handle(push=push)
+        if trigger is not None:
+            triggers.append(trigger)
+    return triggers

@@ -36,6 +36,23 @@ def _declared_branches(data: object) -> tuple[str, ...] | None:
     return None
 
 
+def branches_named(files: list[SpecFile]) -> set[str]:
+    """Every branch that the `on.github.branches.only` of one of the spec files names."""
+    named: set[str] = set()
+    for file in files:
+        if file.problem:
+            continue
+        try:
+            result = parse_spec(file.content.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            continue
+        if result.valid:
+            named.update(result.spec.on.branches if result.spec.on else ())
+        else:
+            named.update(_declared_branches(result.data) or ())
+    return named
+
+
 def problem(
     path: str | None,
     workflow: str | None,

@@ -14,13 +14,12 @@ def push_handle(push: dict) -> int | None:
 
 
 @shared_task(acks_late=True)
-def repository_poll(link_id: int) -> int | None:
-    """Poll one linked repository; returns the id of the PushTrigger of a new commit."""
+def repository_poll(link_id: int) -> list[int]:
+    """Poll one linked repository; returns the ids of the PushTriggers of new commits."""
     link = RepositoryLink.objects.select_related("project").filter(pk=link_id).first()
     if link is None or not link.poll:
-        return None
-    trigger = services.repository_poll(link=link)
-    return trigger.pk if trigger is not None else None
+        return []
+    return [trigger.pk for trigger in services.repository_poll(link=link)]
 
 
 @shared_task

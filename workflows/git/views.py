@@ -28,9 +28,6 @@ from workflows.services import InvalidRequest
 
 logger = logging.getLogger(__name__)
 
-# GitHub caps a delivery at 25 MB; a push of many commits can exceed Django's 2.5 MB default.
-WEBHOOK_MAX_BYTES = 25 * 1024 * 1024
-
 
 def _answer(detail: str, code: int, **extra) -> JsonResponse:
     return JsonResponse({"detail": detail, **extra}, status=code)
@@ -56,10 +53,16 @@ def _payload(request: HttpRequest, body: bytes) -> object:
 @require_POST
 def github_webhook(request: HttpRequest, handle: str) -> JsonResponse:
     """POST /hooks/github/<project handle>: GitHub's `push` starts runs, `ping` answers."""
-    body = request.read(WEBHOOK_MAX_BYTES + 1)
-    if len(body) > WEBHOOK_MAX_BYTES:
-        return _answer("the delivery is larger than 25 MB", 413)
     link = selectors.hook_link(handle=handle)
+    refusal = services.webhook_refusal(
+        link=link, content_length=request.headers.get("Content-Length")
+    )
+    if refusal is not None:
+        return _answer(refusal.detail, refusal.status)
+    # Bounded even when no Content-Length was sent.
+    body = request.read(services.WEBHOOK_MAX_BYTES + 1)
+    if len(body) > services.WEBHOOK_MAX_BYTES:
+        return _answer(services.WEBHOOK_TOO_LARGE.detail, services.WEBHOOK_TOO_LARGE.status)
     signature = request.headers.get("X-Hub-Signature-256")
     if not services.webhook_signature_valid(link=link, body=body, signature=signature):
         return _answer(
@@ -89,7 +92,10 @@ def github_webhook(request: HttpRequest, handle: str) -> JsonResponse:
         return _answer("the push could not be queued; redeliver it in a moment", 503)
     if handled is not None:
         return _answer(
-            "this delivery was handled already", 200, outcome=handled.outcome, trigger=handled.pk
+            "this push (or this delivery) was handled already",
+            200,
+            outcome=handled.outcome,
+            trigger=handled.pk,
         )
     return _answer("the push is queued", 202)
 

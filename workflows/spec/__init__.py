@@ -29,6 +29,7 @@ from .model import (
 from .parse import SpecResult, parse_spec
 from .run_inputs import RunInputsResult, resolve_run_inputs
 from .schema import spec_json_schema
+from .yaml_errors import utf8_size
 
 __all__ = [
     "ACTIONS",
@@ -52,4 +53,5 @@ __all__ = [
     "resolve_run_inputs",
     "spec_json_schema",
     "string_output_problem",
+    "utf8_size",
 ]

@@ -235,15 +235,6 @@ class JobChecker:
             self._inputs(facts, body["inputs"], (*path, "inputs"))
         if "outputs" in body:
             self._outputs(facts, body["outputs"], (*path, "outputs"))
-        if facts.inputs and facts.outputs:
-            for output in facts.outputs:
-                if output in facts.inputs:
-                    problems.add(
-                        (*path, "outputs", output),
-                        f'jobs.{name} has an input and an output both called "{output}"; '
-                        "rename one of them",
-                        at="key",
-                    )
         if "env" in body:
             facts.env = check_env(body["env"], (*path, "env"), problems) or {}
         if "resources" in body:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .errors import Problems, SpecError, sort_errors
 from .model import WorkflowSpec
 from .validate import validate_spec
+from .yaml_errors import utf8_text
 from .yaml_source import load_yaml
 
 
@@ -48,20 +49,19 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_spec(text: str) -> SpecResult:
+def parse_spec(text: str, *, max_jobs: int | None = None) -> SpecResult:
     """Read and validate a workflow spec. Never raises for any ``str``.
 
-    ``bytes`` are read as UTF-8; anything that is not text is an error.
+    ``bytes`` are read as UTF-8; anything that is not text is an error, at the
+    line and column of the first byte that is not.
+    ``max_jobs`` is the most jobs a spec may have (an error at its ``jobs:``
+    line past it); the library sets no limit of its own, the server passes its
+    ``MAX_JOBS_PER_RUN`` where specs come in.
     """
     if isinstance(text, bytes | bytearray | memoryview):
-        try:
-            text = bytes(text).decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            return SpecResult(
-                None,
-                (SpecError("", 1, 1, f"the spec is not UTF-8 text (byte {exc.start} is not)"),),
-                None,
-            )
+        text = utf8_text(bytes(text))
+        if isinstance(text, SpecError):
+            return SpecResult(None, (text,), None)
     if not isinstance(text, str):
         return SpecResult(
             None, (SpecError("", 1, 1, f"the spec must be text, not {type(text).__name__}"),), None
@@ -69,16 +69,16 @@ def parse_spec(text: str) -> SpecResult:
     with gc_paused():
         # The node tree dies with _parse's frame, before the collector is back on:
         # otherwise its first run would walk every node for nothing.
-        return _parse(str(text))
+        return _parse(str(text), max_jobs)
 
 
-def _parse(text: str) -> SpecResult:
+def _parse(text: str, max_jobs: int | None) -> SpecResult:
     loaded = load_yaml(text)
     if loaded.aborted:
         return SpecResult(None, sort_errors(loaded.errors), None)
     data = loaded.json_data()
     problems = Problems(loaded.locator)
-    spec = validate_spec(loaded.data, problems)
+    spec = validate_spec(loaded.data, problems, max_jobs=max_jobs)
     errors = sort_errors([*loaded.errors, *problems.errors()])
     return SpecResult(
         spec if not errors else None, errors, data if isinstance(data, dict) else None

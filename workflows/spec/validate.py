@@ -48,8 +48,14 @@ _TOP_LEVEL_ADVICE = {
 }
 
 
-def validate_spec(data: object, problems: Problems) -> WorkflowSpec | None:
-    """Check a whole document; the typed spec when nothing is wrong, else None."""
+def validate_spec(
+    data: object, problems: Problems, *, max_jobs: int | None = None
+) -> WorkflowSpec | None:
+    """Check a whole document; the typed spec when nothing is wrong, else None.
+
+    A spec with more than ``max_jobs`` jobs is one error at its ``jobs:`` key,
+    and its jobs are not checked one by one: what to fix is the count.
+    """
     if data is None:
         problems.add((), "the spec is empty; it needs at least a `jobs:` mapping")
         return None
@@ -59,13 +65,14 @@ def validate_spec(data: object, problems: Problems) -> WorkflowSpec | None:
             f"the spec must be a mapping with a `jobs:` key, not {describe(data)}",
         )
         return None
-    return _SpecValidator(data, problems).run()
+    return _SpecValidator(data, problems, max_jobs).run()
 
 
 class _SpecValidator:
-    def __init__(self, data: dict, problems: Problems) -> None:
+    def __init__(self, data: dict, problems: Problems, max_jobs: int | None = None) -> None:
         self.data = data
         self.problems = problems
+        self.max_jobs = max_jobs
         self.workflow_inputs: dict[str, WorkflowInput | None] = {}
 
     def run(self) -> WorkflowSpec | None:
@@ -86,6 +93,14 @@ class _SpecValidator:
             return None
         if not jobs:
             problems.add(("jobs",), "jobs is empty; add at least one job")
+            return None
+        if self.max_jobs is not None and len(jobs) > self.max_jobs:
+            problems.add(
+                ("jobs",),
+                f"the spec has {len(jobs):,} jobs; a run has at most {self.max_jobs:,} on this "
+                "server (MAX_JOBS_PER_RUN): split it into several workflows",
+                at="key",
+            )
             return None
         types = {
             name: (spec.type if spec is not None else None)

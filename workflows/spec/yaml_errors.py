@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 
 import yaml
@@ -11,6 +12,9 @@ from .errors import SpecError
 # Everything YAML 1.1 accepts in a stream (section 5.1), as a negated class.
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+# A UTF-16 surrogate written as three UTF-8 bytes (CESU-8, or a lone surrogate
+# that an editor saved): not UTF-8, and named as the same text sent as JSON is.
+_ENCODED_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
 
 
 def line_column(text: str, index: int) -> tuple[int, int]:
@@ -139,3 +143,31 @@ def invalid_characters(text: str) -> list[SpecError]:
         if len(errors) >= 20:
             break
     return errors
+
+
+def utf8_text(data: bytes) -> str | SpecError:
+    """`data` as text (a UTF-8 byte order mark dropped), or an error at the first byte
+    that is not UTF-8, with its line and column."""
+    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        head = body[: exc.start].decode("utf-8")
+        line, column = line_column(head, len(head))
+        surrogate = _ENCODED_SURROGATE.match(body, exc.start)
+        if surrogate:
+            code = ord(surrogate.group().decode("utf-8", "surrogatepass"))
+            what = f"an unpaired surrogate U+{code:04X}, which YAML does not allow; remove it"
+        else:
+            what = (
+                f"the byte 0x{body[exc.start]:02X}, which is not UTF-8; save the spec as UTF-8 text"
+            )
+        return SpecError("", line, column, f"the text contains {what}")
+
+
+def utf8_size(text: str | bytes) -> int:
+    """How many bytes `text` is as UTF-8; a lone surrogate (invalid, reported by the
+    reader) counts as the three bytes it would take, instead of raising."""
+    if isinstance(text, bytes):
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))

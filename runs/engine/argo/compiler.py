@@ -64,7 +64,7 @@ from runs.engine.argo.manifest import (
     short_hash,
     task_names,
 )
-from workflows.clusters import InstanceType, format_cpu, format_memory
+from workflows.clusters import InstanceType, format_cpu, format_memory, instance_type_problems
 from workflows.spec import Job, WorkflowSpec
 
 __all__ = [
@@ -122,6 +122,7 @@ class _Compiler:
         self.tasks = task_names(spec.job_names)
         self.secret_name = binding.secret_name
         self.secret_keys: dict[str, tuple[str, str]] = {}
+        self.registries: dict[str, None] = {}
         self.problems: list[tuple[tuple, str]] = []
         self.claims: list[dict] = []
         self.claim_names: dict[tuple[str, str], str] = {}
@@ -147,6 +148,13 @@ class _Compiler:
             for name, output in job.outputs.items():
                 if output.type == "volume":
                     self._claim(job, name)
+        if self.cluster.instance_types is not None:
+            self.problems += instance_type_problems(
+                self.spec,
+                self.jobs,
+                self.cluster.instance_types,
+                self.cluster.default_instance_type,
+            )
         templates = [self._dag()]
         templates += [self._template(job) for job in self.jobs]
         if self.problems:
@@ -194,6 +202,8 @@ class _Compiler:
             secret_name=self.secret_name,
             secret_keys=self.secret_keys,
             task_names=self.tasks,
+            registry_secret_name=self.binding.registry_secret_name if self.registries else "",
+            registries=tuple(self.registries),
         )
 
     def _workflow_parameters(self) -> list[dict]:
@@ -212,11 +222,23 @@ class _Compiler:
         return parameters
 
     def _image_pull_secrets(self) -> list[dict]:
+        """The Workflow's pull Secrets: the cluster's own, and the run's for team registries.
+
+        A registry the cluster's ``imagePullSecrets`` setting maps is pulled
+        with that Secret, which the cluster's admin keeps in the namespace;
+        any other is one of the team's registries, whose login the engine
+        writes into the run's own dockerconfigjson Secret.
+        """
         mapping = self.settings.get("imagePullSecrets") or {}
         names: dict[str, None] = {}
         for job in self.jobs:
             for registry in job.resources.container_registries:
-                names[mapping.get(registry, registry)] = None
+                if registry in mapping:
+                    names[mapping[registry]] = None
+                else:
+                    self.registries[registry] = None
+        if self.registries:
+            names[self.binding.registry_secret_name] = None
         return [{"name": name} for name in names]
 
     def _claim(self, job: Job, output: str) -> None:
@@ -503,8 +525,7 @@ class _Compiler:
             return
         shape = self.cluster.instance_types.get(name)
         if shape is None:
-            self._unknown_instance_type(job, name)
-            return
+            return  # a problem instance_type_problems reported
         if shape.node_selector:
             template["nodeSelector"] = dict(shape.node_selector)
         if shape.tolerations:
@@ -514,32 +535,6 @@ class _Compiler:
             resources = self.shapes[name] = _resource_requirements(shape)
         if resources:
             container["resources"] = {key: dict(value) for key, value in resources.items()}
-
-    def _unknown_instance_type(self, job: Job, name: str) -> None:
-        own = (self.spec.data["jobs"][job.name].get("resources") or {}).get("instance-type")
-        defaults = ((self.spec.data.get("defaults") or {}).get("resources") or {}).get(
-            "instance-type"
-        )
-        known = ", ".join(sorted(self.cluster.instance_types)) or "none are defined"
-        if own or defaults:
-            path = (
-                ("jobs", job.name, "resources", "instance-type")
-                if own
-                else ("defaults", "resources", "instance-type")
-            )
-            problem = (
-                path,
-                f'this cluster has no instance type "{name}" (known: {known}); choose one of '
-                "them or ask the cluster's owner to add it",
-            )
-        else:
-            problem = (
-                (),
-                f'this cluster\'s default instance type "{name}" is not one of its instance types '
-                f"(known: {known}); ask the cluster's owner to fix it",
-            )
-        if problem not in self.problems:
-            self.problems.append(problem)
 
 
 def _resource_requirements(shape: InstanceType) -> dict:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from kubernetes.client.exceptions import ApiException
 
+from runs.engine import Problem, run_end_if_done
 from runs.engine.argo import kube
 from runs.engine.argo.artifacts import ArtifactError, ArtifactStore
 from runs.engine.argo.compiler import (
@@ -43,11 +44,17 @@ from runs.engine.argo.compiler import (
 )
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
-from runs.transitions import JOB_FINAL, job_transition, run_transition
+from runs.transitions import job_transition, jobs_cancel_pending, run_transition
 from workflows.clusters import InstanceTypeError, cluster_shapes
 from workflows.models import Cluster, DatasetVersion, short_id
+from workflows.registries import dockerconfig_json
 from workflows.secret_values import SecretUnreadable
-from workflows.selectors import DatasetRefError, dataset_find, secret_values
+from workflows.selectors import (
+    DatasetRefError,
+    container_registry_credentials,
+    dataset_find,
+    secret_values,
+)
 from workflows.services import SpecRejected, dataset_version_reserve, spec_checked
 from workflows.spec import WorkflowSpec, errors_at
 
@@ -56,10 +63,31 @@ logger = logging.getLogger(__name__)
 SUBMIT_ATTEMPTS = 5
 SUBMIT_BACKOFF_SECONDS = 1.0
 SHUTDOWN_PATCH = {"spec": {"shutdown": "Terminate"}}
+DOCKER_CONFIG_SECRET = "kubernetes.io/dockerconfigjson"
 
 
 class SubmissionFailed(Exception):
     """The run cannot be submitted as it is; the message says why."""
+
+
+class ArgoEngine:
+    """Runs on an Argo Workflows cluster: one Workflow per run, followed by the watcher."""
+
+    def check(self, spec: WorkflowSpec, cluster: Cluster) -> list[Problem]:
+        try:
+            compile_workflow(spec, cluster_config(cluster))
+        except CompileError as error:
+            return list(error.problems)
+        return []
+
+    def start(self, run: Run) -> None:
+        run_start(run.pk)
+
+    def cancel(self, run: Run) -> None:
+        run_cancel(run.pk)
+
+    def release(self, run: Run) -> None:
+        release_reserved_versions(run)
 
 
 def cluster_config(cluster: Cluster) -> ClusterConfig:
@@ -263,15 +291,14 @@ def _labels(run: Run) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: str(run.pk)}
 
 
-def _apply_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
-    if not compiled.secret_keys:
-        return
+def _put_secret(run: Run, name: str, kind: str, data: dict[str, str], apis: kube.Apis) -> None:
+    """Create the run's Secret ``name``, or replace it when a first attempt left one."""
     body = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": compiled.secret_name, "labels": _labels(run)},
-        "data": _secret_data(run, compiled),
+        "type": kind,
+        "metadata": {"name": name, "labels": _labels(run)},
+        "data": data,
     }
     try:
         apis.core.create_namespaced_secret(
@@ -281,27 +308,58 @@ def _apply_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
         if error.status != 409:
             raise
         apis.core.replace_namespaced_secret(
-            compiled.secret_name, apis.namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
+            name, apis.namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
         )
 
 
+def _apply_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
+    if compiled.secret_keys:
+        _put_secret(run, compiled.secret_name, "Opaque", _secret_data(run, compiled), apis)
+
+
+def _registry_data(run: Run, compiled: Compiled) -> dict[str, str]:
+    """The run's pull Secret: the logins of the team registries its jobs name."""
+    try:
+        logins = container_registry_credentials(
+            team=run.workflow.project.team, names=compiled.registries
+        )
+    except SecretUnreadable as error:
+        raise SubmissionFailed(str(error)) from None
+    found = {login.name for login in logins}
+    for name in compiled.registries:
+        if name not in found:
+            raise SubmissionFailed(
+                f'the container registry "{name}" is no longer one of the team\'s registries'
+            )
+    config = dockerconfig_json(logins)
+    return {".dockerconfigjson": base64.b64encode(config.encode()).decode()}
+
+
+def _apply_registry_secret(run: Run, compiled: Compiled, apis: kube.Apis) -> None:
+    if compiled.registries:
+        data = _registry_data(run, compiled)
+        _put_secret(run, compiled.registry_secret_name, DOCKER_CONFIG_SECRET, data, apis)
+
+
 def _own_secret(run: Run, compiled: Compiled, workflow: dict, apis: kube.Apis) -> None:
-    """Make the Workflow own the Secret, so deleting the Workflow (its TTL) deletes both."""
-    if not compiled.secret_keys:
-        return
+    """Make the Workflow own the run's Secrets, so deleting the Workflow (its TTL) deletes them."""
     owner = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "name": workflow["metadata"]["name"],
         "uid": workflow["metadata"]["uid"],
     }
-    apis.core.patch_namespaced_secret(
-        compiled.secret_name,
-        apis.namespace,
-        {"metadata": {"ownerReferences": [owner]}},
-        _content_type=kube.MERGE_PATCH,
-        _request_timeout=kube.REQUEST_TIMEOUT,
-    )
+    names = [compiled.secret_name] if compiled.secret_keys else []
+    if compiled.registries:
+        names.append(compiled.registry_secret_name)
+    for name in names:
+        apis.core.patch_namespaced_secret(
+            name,
+            apis.namespace,
+            {"metadata": {"ownerReferences": [owner]}},
+            _content_type=kube.MERGE_PATCH,
+            _request_timeout=kube.REQUEST_TIMEOUT,
+        )
 
 
 def _create_workflow(run: Run, compiled: Compiled, apis: kube.Apis) -> dict:
@@ -353,6 +411,7 @@ def _submit_once(run: Run) -> None:
     apis = kube.apis(run.cluster)
     _sync_inputs(run, spec, apis)
     _apply_secret(run, compiled, apis)
+    _apply_registry_secret(run, compiled, apis)
     workflow = _create_workflow(run, compiled, apis)
     _own_secret(run, compiled, workflow, apis)
     state = {
@@ -453,30 +512,5 @@ def run_cancel(run_id: int) -> None:
             workflow_shutdown(run)
         except (ApiException, kube.KubeUnavailable, *kube.TRANSIENT) as error:
             logger.warning("cannot stop the Workflow of run %s: %s", run_id, error)
-    for job_id in JobRun.objects.filter(run_id=run_id, phase=JobPhase.PENDING).values_list(
-        "pk", flat=True
-    ):
-        job_transition(
-            job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING, message="canceled"
-        )
-    run_finish_if_done(run)
-
-
-def run_finish_if_done(run: Run, message: str | None = None) -> None:
-    """End the run once every job has a final phase (the same rule as the local engine).
-
-    ``message`` (Argo's account of a failed Workflow) is kept on a FAILED run.
-    """
-    phases = list(run.jobs.values_list("phase", flat=True))
-    if any(phase not in JOB_FINAL for phase in phases):
-        return
-    canceled = Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
-    if canceled or JobPhase.CANCELED in phases:
-        final = RunPhase.CANCELED
-    elif set(phases) == {JobPhase.SUCCEEDED}:
-        final = RunPhase.SUCCEEDED
-    else:
-        final = RunPhase.FAILED
-    text = message if final == RunPhase.FAILED and message else None
-    if run_transition(run_id=run.pk, to=final, message=text):
-        release_reserved_versions(run)
+    jobs_cancel_pending(run_id=run_id)
+    run_end_if_done(run)

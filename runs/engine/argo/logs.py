@@ -27,9 +27,8 @@ from kubernetes.client.exceptions import ApiException
 from runs.engine.argo.kube import TRANSIENT, Apis
 from runs.engine.argo.status import Attempt
 from runs.logs import BATCH_LINES, LogWriter, clean_line
+from runs.masking import run_secret_values
 from runs.models import JobRun, LogChunk, Run
-from runs.specs import spec_model
-from workflows.selectors import secret_values
 
 logger = logging.getLogger(__name__)
 
@@ -175,13 +174,9 @@ def _store(raw: bytes, writer: PodLogWriter, cursor: Cursor) -> None:
 
 
 def job_secret_values(job_run: JobRun) -> list[str]:
-    """The values to mask in a job's log: its own secrets, as on the local engine."""
+    """The values to mask in a job's log: every secret of its run, as on the local engine."""
     run = Run.objects.select_related("workflow__project", "cluster").get(pk=job_run.run_id)
-    job = spec_model(run).job(job_run.name)
-    values = secret_values(
-        project=run.workflow.project, cluster=run.cluster, names=job.secret_names
-    )
-    return list(values.values())
+    return run_secret_values(run)
 
 
 def _writer(job_id: int, masked: list[str]) -> PodLogWriter:

@@ -112,6 +112,11 @@ class RunBinding:
         """The run's Kubernetes Secret (the engine creates it before the Workflow)."""
         return f"{self.name or 'gradient-run'}-secrets"
 
+    @property
+    def registry_secret_name(self) -> str:
+        """The run's image pull Secret: the logins of the team registries its jobs name."""
+        return f"{self.name or 'gradient-run'}-registries"
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -127,6 +132,9 @@ class Compiled:
     """Key in the run's Secret -> ("secret", NAME) or ("literal", value)."""
     task_names: dict[str, str]
     """Job name -> its DAG task and template name."""
+    registry_secret_name: str = ""
+    registries: tuple[str, ...] = ()
+    """The team registries whose logins the engine puts in ``registry_secret_name``."""
 
 
 def dataset_version_key(prefix: str, dataset_id: str, version: str) -> str:

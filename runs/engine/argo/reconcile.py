@@ -24,9 +24,9 @@ from typing import Protocol
 
 from django.db import IntegrityError, transaction
 
+from runs.engine import run_end_if_done
 from runs.engine.argo.artifacts import ArtifactError, ArtifactStore
 from runs.engine.argo.compiler import task_names
-from runs.engine.argo.engine import run_finish_if_done
 from runs.engine.argo.kube import Apis
 from runs.engine.argo.status import (
     NODE_FAILED,
@@ -39,9 +39,17 @@ from runs.engine.argo.status import (
     workflow_message,
     workflow_phase,
 )
+from runs.masking import outputs_masked, run_secret_mask
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
-from runs.transitions import JOB_FINAL, RUN_FINAL, job_transition, run_transition
+from runs.transitions import (
+    JOB_FINAL,
+    RUN_FINAL,
+    job_transition,
+    jobs_skip_downstream,
+    run_transition,
+    skip_message,
+)
 from workflows.models import DatasetVersion, Model
 from workflows.services import dataset_version_commit, staging_folder
 from workflows.spec import Job, WorkflowSpec, string_output_problem
@@ -233,7 +241,7 @@ def _apply(ctx: Pass, row: JobRun, job: Job, view: TaskView) -> None:
 def _skip_reason(ctx: Pass, job: Job, view: TaskView) -> str:
     for need in job.needs:
         if ctx.rows[need].phase != JobPhase.SUCCEEDED:
-            return f'skipped: it needs "{need}", which did not succeed'
+            return skip_message(need)
     return f"skipped: {view.message}" if view.message else "skipped by Argo"
 
 
@@ -245,20 +253,17 @@ def _succeed(ctx: Pass, row: JobRun, job: Job, view: TaskView, records: list[dic
             _finished(row, view)
             _skip_downstream(ctx, job.name)
         return
+    if any("value" in entry for entry in outputs.values()):
+        outputs = outputs_masked(outputs, run_secret_mask(ctx.run))
     if ctx.move(row, JobPhase.SUCCEEDED, exit_code=0, outputs=outputs, attempts=records):
         _finished(row, view)
 
 
 def _skip_downstream(ctx: Pass, failed: str) -> None:
     """Argo saw the job succeed, we did not (an output was unusable): skip what needs it."""
-    for job in ctx.spec.jobs:
-        row = ctx.rows[job.name]
-        if failed in job.upstream and row.phase == JobPhase.PENDING:
-            ctx.move(
-                row,
-                JobPhase.SKIPPED,
-                message=f'skipped: it needs "{failed}", which did not succeed',
-            )
+    pending = {name: row.pk for name, row in ctx.rows.items() if row.phase == JobPhase.PENDING}
+    for name in jobs_skip_downstream(spec=ctx.spec, failed=failed, pending=pending):
+        ctx.rows[name].phase = JobPhase.SKIPPED
 
 
 def _outputs(ctx: Pass, row: JobRun, job: Job, view: TaskView) -> dict:
@@ -382,7 +387,7 @@ def reconcile_run(run_id: int, workflow: dict | None, logs: LogSink, apis: Apis 
     ctx.rows = {row.name: row for row in rows}
     if workflow is None:
         _settle_rest(ctx, {}, "the Argo Workflow was deleted before it finished")
-        run_finish_if_done(run, message="the Argo Workflow was deleted before it finished")
+        run_end_if_done(run, message="the Argo Workflow was deleted before it finished")
         return
     if run.phase == RunPhase.PENDING:
         run_transition(run_id=run.pk, to=RunPhase.RUNNING)
@@ -392,7 +397,7 @@ def reconcile_run(run_id: int, workflow: dict | None, logs: LogSink, apis: Apis 
         views = task_views(workflow, open_tasks)
     except StatusUnreadable as error:
         _settle_rest(ctx, {}, str(error))
-        run_finish_if_done(run, message=str(error))
+        run_end_if_done(run, message=str(error))
         return
     for job in spec.jobs:
         row = ctx.rows[job.name]
@@ -403,4 +408,4 @@ def reconcile_run(run_id: int, workflow: dict | None, logs: LogSink, apis: Apis 
     message = workflow_message(workflow)
     if phase in WORKFLOW_FINAL:
         _settle_rest(ctx, views, message or f"the Argo Workflow ended {phase}")
-    run_finish_if_done(run, message=message if phase in ("Failed", "Error") else None)
+    run_end_if_done(run, message=message if phase in ("Failed", "Error") else None)

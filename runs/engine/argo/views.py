@@ -16,7 +16,7 @@ from workflows.api.base import ApiView, found
 from workflows.api.serializers import ErrorSerializer, StrictCharField
 from workflows.api.views import ERRORS, WORKFLOW_ID
 from workflows.models import Cluster
-from workflows.selectors import cluster_list
+from workflows.selectors import cluster_list, id_of
 from workflows.services import InvalidRequest, SpecRejected
 from workflows.spec import errors_at
 
@@ -55,8 +55,8 @@ def _cluster(user, cluster_id: str | None) -> Cluster | None:
         return None
     clusters = cluster_list(user=user)
     found_clusters = list(clusters.filter(handle=cluster_id))
-    if not found_clusters and cluster_id.isdigit():
-        found_clusters = list(clusters.filter(pk=int(cluster_id)))
+    if not found_clusters and id_of(cluster_id) is not None:
+        found_clusters = list(clusters.filter(pk=id_of(cluster_id)))
     if len(found_clusters) > 1:
         raise InvalidRequest(
             f'several of your teams have a cluster "{cluster_id}"; give its id', field="clusterId"

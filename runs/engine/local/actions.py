@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 
 from runs.engine.local.workspace import Workspace
-from workflows.git.client import LOCAL_REPOSITORIES_OFF
+from workflows.git.client import LOCAL_REPOSITORIES_OFF, local_repository_path
 from workflows.models import DatasetVersion, Model
 from workflows.spec import Job
 
@@ -108,11 +108,10 @@ def _git_checkout(job: Job, workspace: Workspace, secrets: dict[str, str], job_r
             "GIT_CONFIG_VALUE_0": "*",
         }
     )
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
+    local = local_repository_path(url)
+    if local is not None:
         if not settings.ALLOW_LOCAL_REPOSITORIES:
             raise ActionError(f"git-checkout@v1: {LOCAL_REPOSITORIES_OFF}")
-        local = Path(parsed.path if parsed.scheme == "file" else url)
         if not local.is_absolute() or not local.exists():
             raise ActionError(f'git-checkout@v1: the repository "{url}" does not exist')
         if _forbidden_local_path(local):

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from runs import queue
 from runs.engine.local.actions import ActionError, action_plan
 from runs.engine.local.containers import (
     Container,
@@ -49,11 +50,13 @@ from runs.engine.local.workspace import (
     workspace_prepare,
 )
 from runs.logs import LogWriter
+from runs.masking import outputs_masked, run_secret_values
 from runs.models import JobPhase, JobRun, Run
 from runs.services import job_detail_set
 from runs.specs import spec_model
 from runs.transitions import job_transition
 from workflows.clusters import InstanceType, InstanceTypeError, cluster_shapes
+from workflows.models import Cluster
 from workflows.secret_values import SecretUnreadable
 from workflows.selectors import dataset_find, secret_values
 from workflows.services import dataset_version_commit, dataset_version_reserve
@@ -78,6 +81,8 @@ class Outcome:
     exit_code: int | None = None
     canceled: bool = False
     outputs: dict | None = None
+    # Set when the attempt's worker was lost: the lease it outlived, in seconds.
+    lost_after: float | None = None
 
 
 def _stop_process_tree(process: subprocess.Popen, grace: float) -> None:
@@ -437,7 +442,7 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
     elif retry:
         to = JobPhase.PENDING
         message = (
-            f"attempt {job_run.attempt} failed ({outcome.message}); "
+            f"{_why_retried(job_run, outcome)}; "
             f"retrying, attempt {job_run.attempt + 1} of {job.retries + 1}"
         )
     else:
@@ -467,11 +472,15 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
     if not moved:
         return
     if retry:
-        from runs.tasks import job_execute
-
-        transaction.on_commit(lambda: job_execute.delay(job_run.pk))
+        queue.jobs_execute([job_run.pk])
         return
     job_settled(job_run, to)
+
+
+def _why_retried(job_run: JobRun, outcome: Outcome) -> str:
+    if outcome.lost_after is not None:
+        return f"attempt {job_run.attempt} was lost: no heartbeat for {outcome.lost_after:g} s"
+    return f"attempt {job_run.attempt} failed ({outcome.message})"
 
 
 def job_execute(job_id: int) -> None:
@@ -502,14 +511,19 @@ def job_execute(job_id: int) -> None:
             if job.secret_names
             else {}
         )
-        writer.mask_values(secrets.values())
+        # Every secret of the run, not only this job's: a secret another job
+        # wrote to a string output this job reads must not show in its log.
+        writer.mask_values([*secrets.values(), *run_secret_values(run)])
+        if job_run.attempt > 1 and job_run.message:
+            # Why the attempt before ended, as its settling wrote it (masked like the rest).
+            writer.line(job_run.message)
         writer.line(_intro(job, runtime_choice()))
         producers = {i.source.job for i in job.inputs.values() if i.source.kind == "job"}
         upstream = {j.name: j for j in run.jobs.filter(name__in=producers)} if producers else {}
         workspace = workspace_prepare(run=run, job_run=job_run, job=job, upstream=upstream)
         outcome = _run_attempt(job_run, job, workspace, writer, secrets)
         if outcome.ok:
-            outcome.outputs = _collect_outputs(job_run, job, workspace)
+            outcome.outputs = outputs_masked(_collect_outputs(job_run, job, workspace), writer.mask)
     except (
         ActionError,
         GpuRequestTooLarge,
@@ -547,6 +561,7 @@ def job_recover_if_lost(job_run: JobRun) -> bool:
         ok=False,
         message=f"the worker running attempt {job_run.attempt} was lost (no heartbeat for "
         f"{lease:g} s)",
+        lost_after=lease,
     )
     _settle(job_run, job, outcome)
     return True
@@ -563,9 +578,12 @@ def _remove_lost_container(job_run: JobRun) -> None:
 
 
 def jobs_recover_lost() -> int:
-    """Settle every RUNNING job whose worker died; returns how many were found."""
+    """Settle every RUNNING local job whose worker died; returns how many were found.
+
+    Argo's jobs have no heartbeat: the watcher follows them.
+    """
     cutoff = timezone.now() - timedelta(seconds=settings.LOCAL_ENGINE_LEASE_SECONDS)
-    lost = JobRun.objects.filter(phase=JobPhase.RUNNING, heartbeat__lt=cutoff).select_related(
-        "run", "run__cluster", "run__workflow__project"
-    )
+    lost = JobRun.objects.filter(
+        phase=JobPhase.RUNNING, heartbeat__lt=cutoff, run__cluster__kind=Cluster.Kind.LOCAL
+    ).select_related("run", "run__cluster", "run__workflow__project")
     return sum(job_recover_if_lost(job_run) for job_run in lost)

@@ -1,9 +1,11 @@
 """Which jobs of a local run start when, and when the run ends.
 
-Nothing polls: a run's start enqueues the jobs with no needs, and each job's
-end enqueues the dependents it made ready, skips what can no longer run, and
-ends the run when nothing is left. Every phase change goes through
-runs.transitions.
+Nothing polls on the way: a run's start queues the jobs with no needs, and
+each job's end queues the dependents it made ready, skips what can no longer
+run, and ends the run when nothing is left. Every phase change goes through
+runs.transitions, every message through runs.queue. A message that was lost
+costs one pass of the reconciler (runs.engine.reconciler), which asks
+`ready_or_blocked` the same question from the database.
 """
 
 from __future__ import annotations
@@ -13,22 +15,76 @@ import shutil
 
 from django.db import transaction
 
+from runs import queue
+from runs.engine import Problem, run_end_if_done
 from runs.engine.local.workspace import run_folder
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
-from runs.transitions import JOB_FINAL, job_transition, run_transition
+from runs.transitions import (
+    JOB_FINAL,
+    jobs_cancel_pending,
+    jobs_skip_downstream,
+    run_transition,
+)
+from workflows.clusters import cluster_shapes, instance_type_problems
+from workflows.models import Cluster
+from workflows.spec import WorkflowSpec
 
 
-def _enqueue(job_ids: list[int]) -> None:
-    from runs.tasks import job_execute
+class LocalEngine:
+    """Runs on the local engine: each job a Celery task in a bubblewrap sandbox."""
 
-    for job_id in job_ids:
-        transaction.on_commit(lambda job_id=job_id: job_execute.delay(job_id))
+    def check(self, spec: WorkflowSpec, cluster: Cluster) -> list[Problem]:
+        """An instance type the cluster does not define; InstanceTypeError when the
+        cluster's own shapes cannot be read.
+
+        A local cluster that defines none runs every job unlimited, whatever
+        type the spec names, as Gradient specs written for other clusters expect.
+        """
+        if not cluster.instance_types and not cluster.default_instance_type:
+            return []
+        shapes = cluster_shapes(cluster)
+        return list(
+            instance_type_problems(
+                spec, spec.jobs, shapes.instance_types, shapes.default_instance_type
+            )
+        )
+
+    def start(self, run: Run) -> None:
+        run_begin(run)
+
+    def cancel(self, run: Run) -> None:
+        run_cancel_now(run)
+
+    def release(self, run: Run) -> None:
+        folder = run_folder(run.pk)
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def _phases(run: Run, names=None) -> dict[str, tuple[int, str]]:
     jobs = run.jobs.all() if names is None else run.jobs.filter(name__in=list(names))
     return {name: (pk, phase) for pk, name, phase in jobs.values_list("pk", "name", "phase")}
+
+
+def ready_or_blocked(
+    spec: WorkflowSpec, phases: dict[str, tuple[int, str]], names
+) -> tuple[list[int], list[str]]:
+    """Of the PENDING jobs among `names`: the ids of those whose needs all succeeded,
+    and the needs that ended otherwise (what blocks the rest)."""
+    ready, blocked = [], set()
+    for name in names:
+        job_id, phase = phases[name]
+        if phase != JobPhase.PENDING:
+            continue
+        needs = spec.job(name).needs
+        if all(phases[need][1] == JobPhase.SUCCEEDED for need in needs):
+            ready.append(job_id)
+        blocked.update(
+            need
+            for need in needs
+            if phases[need][1] in JOB_FINAL and phases[need][1] != JobPhase.SUCCEEDED
+        )
+    return ready, sorted(blocked)
 
 
 def _ready(run: Run, names) -> list[int]:
@@ -37,36 +93,23 @@ def _ready(run: Run, names) -> list[int]:
     wanted = set(names)
     for name in names:
         wanted.update(spec.job(name).needs)
-    phases = _phases(run, wanted)
-    return [
-        phases[name][0]
-        for name in names
-        if phases[name][1] == JobPhase.PENDING
-        and all(phases[need][1] == JobPhase.SUCCEEDED for need in spec.job(name).needs)
-    ]
+    return ready_or_blocked(spec, _phases(run, wanted), names)[0]
 
 
-def run_begin(run_id: int) -> None:
-    """Start a PENDING run: mark it RUNNING and enqueue every job without needs."""
-    run = Run.objects.get(pk=run_id)
+def run_begin(run: Run) -> None:
+    """Start a PENDING run: mark it RUNNING and queue every job without needs."""
     if run.cancel_requested:
-        run_cancel_now(run_id)
+        run_cancel_now(run)
         return
-    if not run_transition(run_id=run_id, to=RunPhase.RUNNING):
+    if not run_transition(run_id=run.pk, to=RunPhase.RUNNING):
         return
-    _enqueue(_ready(run, spec_model(run).job_names))
+    queue.jobs_execute(_ready(run, spec_model(run).job_names))
 
 
-def _skip_downstream(run: Run, failed: str) -> None:
-    spec = spec_model(run)
-    phases = _phases(run)
-    for job in spec.jobs:
-        if failed in job.upstream and phases[job.name][1] == JobPhase.PENDING:
-            job_transition(
-                job_id=phases[job.name][0],
-                to=JobPhase.SKIPPED,
-                message=f'skipped: it needs "{failed}", which did not succeed',
-            )
+def skip_downstream(run: Run, failed: str) -> list[str]:
+    """Skip the PENDING jobs of the run that need `failed`, which did not succeed."""
+    pending = {name: pk for name, (pk, phase) in _phases(run).items() if phase == JobPhase.PENDING}
+    return jobs_skip_downstream(spec=spec_model(run), failed=failed, pending=pending)
 
 
 def job_settled(job_run: JobRun, phase: str) -> None:
@@ -83,10 +126,10 @@ def job_settled(job_run: JobRun, phase: str) -> None:
         for name in spec.dependents(job_run.name):
             (direct if spec.job(name).needs == (job_run.name,) else shared).append(name)
         ids = _job_ids(run.log_id, run.pk) if direct else {}
-        _enqueue([ids[name] for name in direct] + (_ready(run, shared) if shared else []))
+        queue.jobs_execute([ids[name] for name in direct] + (_ready(run, shared) if shared else []))
     else:
-        _skip_downstream(run, job_run.name)
-    run_finish_if_done(run.pk)
+        skip_downstream(run, job_run.name)
+    run_end_if_done(run)
 
 
 @functools.lru_cache(maxsize=64)
@@ -95,29 +138,7 @@ def _job_ids(run_log_id: str, run_id: int) -> dict[str, int]:
     return dict(JobRun.objects.filter(run_id=run_id).values_list("name", "pk"))
 
 
-def run_finish_if_done(run_id: int) -> None:
-    """End the run once every job has a final phase."""
-    if JobRun.objects.filter(run_id=run_id).exclude(phase__in=JOB_FINAL).exists():
-        return
-    run = Run.objects.get(pk=run_id)
-    phases = set(run.jobs.values_list("phase", flat=True))
-    if run.cancel_requested or JobPhase.CANCELED in phases:
-        final = RunPhase.CANCELED
-    elif phases == {JobPhase.SUCCEEDED}:
-        final = RunPhase.SUCCEEDED
-    else:
-        final = RunPhase.FAILED
-    if run_transition(run_id=run_id, to=final):
-        transaction.on_commit(lambda: shutil.rmtree(run_folder(run_id), ignore_errors=True))
-
-
-def run_cancel_now(run_id: int) -> None:
+def run_cancel_now(run: Run) -> None:
     """Cancel what has not started; running jobs see the flag and stop themselves."""
-    Run.objects.filter(pk=run_id).update(cancel_requested=True)
-    for job_id in JobRun.objects.filter(run_id=run_id, phase=JobPhase.PENDING).values_list(
-        "pk", flat=True
-    ):
-        job_transition(
-            job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING, message="canceled"
-        )
-    run_finish_if_done(run_id)
+    jobs_cancel_pending(run_id=run.pk)
+    run_end_if_done(run)

@@ -86,8 +86,8 @@ def _fresh_spec_cache():
 @pytest.fixture
 def no_celery(monkeypatch):
     """Runs are started by the test (engine.run_start), not by a Celery worker."""
-    monkeypatch.setattr("runs.services._enqueue_start", lambda run_id: None)
-    monkeypatch.setattr("runs.services._enqueue_cancel", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
+    monkeypatch.setattr("runs.queue.run_cancel", lambda run_id: None)
 
 
 class ArgoWorld(World):

@@ -1,4 +1,4 @@
-"""Validating manifests against Argo's published JSON Schema (../shared/argo/workflow-schema.json).
+"""Validating manifests against Argo's published JSON Schema (tests/vendor/argo/).
 
 The schema is Kubernetes' OpenAPI turned into JSON Schema: it lets unknown
 keys through. The tests make every object definition that lists its
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 
-import pytest
 from jsonschema import Draft202012Validator
 
-REPO = Path(__file__).resolve().parents[3]
-SCHEMA_FILE = REPO / ".." / "shared" / "argo" / "workflow-schema.json"
+from tests.paths import VENDOR
+
+SCHEMA_FILE = VENDOR / "argo" / "workflow-schema.json"
 WORKFLOW = "io.argoproj.workflow.v1alpha1.Workflow"
 
 
@@ -35,9 +34,8 @@ def _closed(definitions: dict) -> dict:
 
 
 @functools.cache
-def _validator() -> Draft202012Validator | None:
-    if not SCHEMA_FILE.is_file():
-        return None
+def workflow_validator() -> Draft202012Validator:
+    """Argo's Workflow schema with every listed-properties object closed."""
     document = json.loads(SCHEMA_FILE.read_text())
     schema = {
         "$schema": document.get("$schema", "https://json-schema.org/draft/2020-12/schema"),
@@ -45,16 +43,6 @@ def _validator() -> Draft202012Validator | None:
         "$ref": f"#/definitions/{WORKFLOW}",
     }
     return Draft202012Validator(schema)
-
-
-def workflow_validator() -> Draft202012Validator:
-    """The validator, or a skip that says where the schema file was expected."""
-    validator = _validator()
-    if validator is None:
-        pytest.skip(
-            f"Argo's schema is not there ({SCHEMA_FILE.resolve()}); nothing to check against"
-        )
-    return validator
 
 
 def schema_errors(manifest: dict) -> list[str]:

@@ -25,11 +25,11 @@ from runs.engine.argo.compiler import (
     manifest_yaml,
     task_names,
 )
-from tests.runs.argo.schema import REPO, schema_errors
+from tests.paths import EXAMPLES, REPO
+from tests.runs.argo.schema import schema_errors
 from tests.runs.argo.specgen import INSTANCE_TYPES, generated_spec
 from workflows.spec import parse_spec
 
-EXAMPLES = REPO / ".." / "shared" / "examples"
 S3 = {
     "bucket": "gradient",
     "endpoint": "minio.argo:9000",
@@ -90,22 +90,18 @@ def assert_valid_and_dag_matches(spec, compiled) -> None:
 
 
 def example_files() -> list[Path]:
-    if not EXAMPLES.is_dir():
-        return []
     return sorted(path for path in EXAMPLES.glob("*.yaml") if "jobs:" in path.read_text())
 
 
 @pytest.mark.parametrize("path", example_files(), ids=lambda path: path.name)
 @pytest.mark.parametrize("cluster", [None, CLUSTER], ids=["preview", "cluster"])
-def test_shared_examples_compile_to_valid_workflows(path, cluster):
+def test_the_examples_compile_to_valid_workflows(path, cluster):
     spec = spec_of(path.read_text())
     compiled = compile_workflow(spec, cluster)
     assert_valid_and_dag_matches(spec, compiled)
 
 
-def test_the_shared_examples_are_there():
-    if not EXAMPLES.is_dir():
-        pytest.skip(f"no shared examples at {EXAMPLES.resolve()}")
+def test_the_examples_are_there():
     assert len(example_files()) >= 2
 
 
@@ -562,3 +558,40 @@ def test_the_compiler_imports_nothing_from_django():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_an_input_and_an_output_of_one_name_stay_apart():
+    spec = spec_of(
+        """
+        inputs:
+          my-string: {type: string, with: {value: hello}}
+          my-data: {type: dataset, with: {ref: raw}}
+        jobs:
+          shout:
+            inputs:
+              my-string: workflow.inputs.my-string
+              my-data: workflow.inputs.my-data
+            outputs:
+              my-string: {type: string}
+              my-data: {type: dataset, with: {ref: shouted}}
+            uses: script@v1
+            with:
+              image: bash:5
+              script: tr a-z A-Z < /inputs/my-string > /outputs/my-string
+        """
+    )
+    compiled = compile_workflow(spec, CLUSTER)
+    assert_valid_and_dag_matches(spec, compiled)
+    template = template_of(compiled, "shout")
+    assert template["inputs"]["parameters"] == [{"name": "my-string"}]
+    assert {a["name"]: a["path"] for a in template["inputs"]["artifacts"]} == {
+        "my-string": "/inputs/my-string",
+        "my-data": "/inputs/my-data",
+    }
+    assert template["outputs"]["parameters"] == [
+        {"name": "my-string", "valueFrom": {"path": "/outputs/my-string"}}
+    ]
+    (written,) = template["outputs"]["artifacts"]
+    assert written["name"] == "my-data" and written["path"] == "/outputs/my-data"
+    (read,) = [a for a in template["inputs"]["artifacts"] if a["name"] == "my-data"]
+    assert read["s3"]["key"] != written["s3"]["key"]

@@ -17,13 +17,12 @@ from runs.engine.argo.watcher import reconcile_now
 from runs.models import Run
 from runs.selectors import run_status_document
 from runs.transitions import RUN_FINAL
+from tests.paths import EXAMPLES
 from tests.runs.argo.argo_sim import ArgoSimulator, Behavior
 from tests.runs.argo.conftest import BUCKET, NAMESPACE
-from tests.runs.argo.schema import REPO, schema_errors
+from tests.runs.argo.schema import schema_errors
 from tests.runs.engine_helpers import DIAMOND, DIAMOND_BROKEN_PHASES, job_log, phases
 from workflows.models import DatasetVersion, Model
-
-EXAMPLES = REPO / ".." / "shared" / "examples"
 
 
 def drive(run: Run, sim: ArgoSimulator, max_steps: int = 100) -> Run:
@@ -42,10 +41,7 @@ def log_of(run: Run, job: str) -> list[str]:
     return text.split("\n") if text else []
 
 
-PIPELINE = (
-    (EXAMPLES / "pipeline.yaml").read_text() if (EXAMPLES / "pipeline.yaml").exists() else None
-)
-needs_examples = pytest.mark.skipif(PIPELINE is None, reason="no shared examples")
+PIPELINE = (EXAMPLES / "pipeline.yaml").read_text()
 
 
 def pipeline_world(world):
@@ -55,7 +51,6 @@ def pipeline_world(world):
     world.secret("greeting", "Hello-from-a-secret")
 
 
-@needs_examples
 def test_submission_creates_the_secret_and_the_workflow(world, kube_api, s3):
     pipeline_world(world)
     run = world.start(PIPELINE, inputs=(EXAMPLES / "inputs.yaml").read_text())
@@ -89,7 +84,6 @@ def test_submission_creates_the_secret_and_the_workflow(world, kube_api, s3):
     assert DatasetVersion.objects.get(pk=reserved["versionId"]).is_committed is False
 
 
-@needs_examples
 def test_submitting_twice_adopts_the_workflow(world, kube_api):
     pipeline_world(world)
     run = world.start(PIPELINE)
@@ -100,7 +94,6 @@ def test_submitting_twice_adopts_the_workflow(world, kube_api):
     assert run.phase == "RUNNING"
 
 
-@needs_examples
 def test_the_pipeline_example_runs_to_the_end(
     world, sim, s3, published, django_capture_on_commit_callbacks
 ):
@@ -551,7 +544,6 @@ def test_argo_watch_once_reconciles_every_run(world, sim):
     assert out.getvalue() == "k8s: 1 run(s) reconciled\n"
 
 
-@needs_examples
 def test_rerun_of_the_failed_jobs_submits_only_those_and_feeds_them_the_kept_outputs(
     world, sim, kube_api
 ):
@@ -590,3 +582,63 @@ def test_rerun_of_the_failed_jobs_submits_only_those_and_feeds_them_the_kept_out
     assert second.jobs.get(name="count").outputs == first.jobs.get(name="count").outputs
     assert DatasetVersion.objects.filter(dataset__name="word-counts").count() == 1
     assert DatasetVersion.objects.filter(dataset__name="reports", is_committed=True).count() == 1
+
+
+SECRET_THROUGH_OUTPUT = """
+jobs:
+  leak:
+    uses: script@v1
+    env: {TOKEN: "secret:api-token"}
+    outputs: {copy: {type: string}}
+    with: {image: bash:5, script: "printf '%s' \\"$TOKEN\\" > /outputs/copy"}
+  read:
+    needs: [leak]
+    inputs: {copy: leak.outputs.copy}
+    uses: script@v1
+    with: {image: bash:5, script: "cat /inputs/copy"}
+"""
+
+
+def test_a_secret_through_a_string_output_is_masked_but_reaches_the_reader(world, sim):
+    """Issue 12 item 6 on Argo: the reading job's log and the status document mask it."""
+    world.secret("api-token", "S3cr3t-Value-123")
+    sim.behaviors = {
+        "leak": Behavior(parameters={"copy": "x-S3cr3t-Value-123-y"}),
+        "read": Behavior(lines=("consumer got x-S3cr3t-Value-123-y",)),
+    }
+
+    run = drive(world.start(SECRET_THROUGH_OUTPUT), sim)
+
+    assert run.phase == "SUCCEEDED", phases(run)
+    assert "consumer got x-***-y" in log_of(run, "read")
+    document = run_status_document(run)
+    assert document["status"]["jobs"]["leak"]["outputs"]["copy"] == {"value": "x-***-y"}
+    assert "S3cr3t-Value-123" not in json.dumps(document)
+    read_node = _node(sim, run, "read")
+    assert {"name": "copy", "value": "x-S3cr3t-Value-123-y"} in read_node["inputs"]["parameters"]
+
+
+def test_an_input_and_an_output_of_one_name_pass_their_values_along(world, sim):
+    spec = """
+jobs:
+  first:
+    uses: script@v1
+    with: {image: bash:5, script: echo one > /outputs/note}
+    outputs:
+      note: {type: string}
+  second:
+    needs: [first]
+    inputs:
+      note: first.outputs.note
+    outputs:
+      note: {type: string}
+    uses: script@v1
+    with: {image: bash:5, script: cat /inputs/note > /outputs/note}
+"""
+    sim.behaviors = {"second": Behavior(parameters={"note": "one, read and written again"})}
+
+    run = drive(world.start(spec), sim)
+
+    assert phases(run) == {"first": "SUCCEEDED", "second": "SUCCEEDED"}
+    status = run_status_document(run)["status"]["jobs"]
+    assert status["second"]["outputs"]["note"] == {"value": "one, read and written again"}
