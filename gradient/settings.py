@@ -232,6 +232,16 @@ LOCAL_ENGINE_STOP_GRACE_SECONDS = float(os.environ.get("LOCAL_ENGINE_STOP_GRACE_
 # older than the lease has lost its worker and is retried or failed.
 LOCAL_ENGINE_HEARTBEAT_SECONDS = float(os.environ.get("LOCAL_ENGINE_HEARTBEAT_SECONDS", "5"))
 LOCAL_ENGINE_LEASE_SECONDS = float(os.environ.get("LOCAL_ENGINE_LEASE_SECONDS", "30"))
+# How jobs run: in their image with podman or docker, or on the host under
+# bubblewrap; `auto` takes the first of podman, docker, bwrap that works here.
+LOCAL_ENGINE_RUNTIME = os.environ.get("LOCAL_ENGINE_RUNTIME", "auto")
+# podman only: a folder for images and containers instead of podman's default
+# storage (tests use a private one).
+LOCAL_ENGINE_IMAGE_STORE = os.environ.get("LOCAL_ENGINE_IMAGE_STORE", "")
+# "docker.io=HOST:PORT,…": pulls of images on a registry go through its mirrors first.
+LOCAL_ENGINE_REGISTRY_MIRRORS = os.environ.get("LOCAL_ENGINE_REGISTRY_MIRRORS", "")
+# Registries (HOST:PORT, comma-separated) reached over plain HTTP; loopback ones always are.
+LOCAL_ENGINE_INSECURE_REGISTRIES = os.environ.get("LOCAL_ENGINE_INSECURE_REGISTRIES", "")
 # The GPUs of this worker host that jobs may have, as comma-separated device
 # indexes ("0,1,2,3"); empty: none. Each job asking for N gets N of its own.
 LOCAL_ENGINE_GPUS = os.environ.get("LOCAL_ENGINE_GPUS", "")

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from runs import queue
 from runs.engine import engine_for
+from runs.events import publish_on_commit
 from runs.logs import LogWriter
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
@@ -511,3 +512,25 @@ def run_request_cancel(*, run: Run) -> bool:
     run.cancel_requested = True
     queue.run_cancel(run.id)
     return True
+
+
+def job_detail_set(*, job_run: JobRun, message: str) -> bool:
+    """Say what a RUNNING job is doing before its process starts (e.g. pulling its image).
+
+    The job's message changes and a `job.detail` event tells the pages; a job
+    that has moved on meanwhile (canceled, retried) is left alone.
+    """
+    with transaction.atomic():
+        changed = JobRun.objects.filter(
+            pk=job_run.pk, phase=JobPhase.RUNNING, attempt=job_run.attempt
+        ).update(message=message)
+        if changed:
+            event = {
+                "type": "job.detail",
+                "job": job_run.name,
+                "attempt": job_run.attempt,
+                "message": message,
+                "at": timezone.now().isoformat(),
+            }
+            publish_on_commit(job_run.run_id, event)
+    return bool(changed)

@@ -96,3 +96,27 @@ def published(monkeypatch):
     sent = []
     monkeypatch.setattr("runs.events._send", lambda run_id, event: sent.append((run_id, event)))
     return sent
+
+
+@pytest.fixture(scope="session")
+def test_images(tmp_path_factory):
+    """A registry serving as docker.io's mirror and one with htpasswd auth, each holding
+    `library/bash:5` built from busybox-static and bash-static (see tests/containers.py)."""
+    from tests import containers
+
+    if containers.MISSING:
+        pytest.skip(f"not installed: {', '.join(containers.MISSING)}")
+    folder = tmp_path_factory.mktemp("containers")
+    builder = containers.store_make()
+    with (
+        containers.registry(folder / "mirror") as mirror,
+        containers.registry(folder / "private", auth=("ada", "lovelace-1843")) as private,
+    ):
+        try:
+            images = containers.TestImages(mirror=mirror, private=private, builder=builder)
+            tag = containers.image_build(builder, folder / "contexts", "localhost/test-bash:5")
+            containers.image_push(builder, tag, mirror, "library/bash:5")
+            containers.image_push(builder, tag, private, "library/bash:5")
+            yield images
+        finally:
+            containers.store_remove(builder)

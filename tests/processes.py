@@ -69,9 +69,14 @@ class Worker:
 def celery_worker(
     concurrency: int = 1, log_path: Path | None = None, beat: bool = False, **env: str
 ):
-    """A real Celery worker process (with beat when asked), yielded once it answers a ping."""
+    """A real Celery worker process (with beat when asked), yielded once it answers a ping.
+
+    Its jobs run under bubblewrap unless `LOCAL_ENGINE_RUNTIME` is passed or set
+    for the whole suite: the tests' specs name images no test registry holds.
+    """
     from gradient.celery import app
 
+    env.setdefault("LOCAL_ENGINE_RUNTIME", os.environ.get("LOCAL_ENGINE_RUNTIME", "bwrap"))
     hostname = f"test-{os.getpid()}-{next(_worker_numbers)}@localhost"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     command = [

@@ -141,6 +141,14 @@ function applyJobPhase(event) {
   }
 }
 
+// What a running job does before its process starts (pulling its image, waiting for GPUs).
+function applyJobDetail(event) {
+  const state = run.status.jobs[event.job];
+  if (!state || state.phase !== "RUNNING" || (event.attempt != null && event.attempt !== state.attempt)) return;
+  state.message = event.message;
+  if (event.job === openJob) renderJobHeader();
+}
+
 function applyRunPhase(event) {
   const status = run.status;
   status.phase = event.phase;
@@ -163,6 +171,7 @@ function applyEvent(event) {
   if (event.type === "job.phase") applyJobPhase(event);
   else if (event.type === "run.phase") applyRunPhase(event);
   else if (event.type === "job.log") applyLog(event);
+  else if (event.type === "job.detail") applyJobDetail(event);
 }
 
 const liveBox = document.getElementById("live-state");
@@ -189,6 +198,7 @@ setInterval(() => {
 const jobName = document.getElementById("job-name");
 const jobPhase = document.getElementById("job-phase");
 const jobElapsed = document.getElementById("job-elapsed");
+const jobDetail = document.getElementById("job-detail");
 const fragments = {
   data: panel.querySelector('[data-job-tab-panel="data"]'),
   spec: panel.querySelector('[data-job-tab-panel="spec"]'),
@@ -201,6 +211,7 @@ function renderJobHeader() {
   if (jobPhase.querySelector("[data-phase]")?.dataset.phase !== state.phase) jobPhase.innerHTML = badgeHTML(state.phase);
   const seconds = secondsBetween(state.started, state.finished);
   jobElapsed.textContent = seconds == null || state.phase === "PENDING" ? "" : formatDuration(seconds);
+  jobDetail.textContent = state.phase === "RUNNING" && state.message ? state.message : "";
   logs.setEmptyText(
     state.phase === "PENDING" ? "Waiting for the job to start…" : FINAL_PHASES.has(state.phase) ? "This job printed nothing." : "No output yet…",
   );

@@ -8,6 +8,7 @@ committed on success, a retry when attempts are left, or a final phase.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -15,8 +16,10 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import psutil
 from django.conf import settings
@@ -25,6 +28,19 @@ from django.utils import timezone
 
 from runs import queue
 from runs.engine.local.actions import ActionError, action_plan
+from runs.engine.local.containers import (
+    Container,
+    LimitError,
+    Limits,
+    Runtime,
+    RuntimeUnavailable,
+    container_name,
+    container_remove_by_name,
+    format_bytes,
+    runtime_choice,
+)
+from runs.engine.local.gpus import GpuRequestTooLarge, gpus_acquire, gpus_release
+from runs.engine.local.images import ImageError, PullStopped, image_pull, image_reference
 from runs.engine.local.sandbox import Sandbox, SandboxUnavailable
 from runs.engine.local.scheduler import job_settled
 from runs.engine.local.workspace import (
@@ -37,11 +53,14 @@ from runs.engine.local.workspace import (
 from runs.logs import LogWriter
 from runs.masking import outputs_masked, run_secret_values
 from runs.models import JobPhase, JobRun, Run
+from runs.services import job_detail_set
 from runs.specs import spec_model
 from runs.transitions import job_transition
+from workflows.clusters import InstanceType, InstanceTypeError, cluster_shapes
 from workflows.models import Cluster
+from workflows.registries import registry_auth_file
 from workflows.secret_values import SecretUnreadable
-from workflows.selectors import dataset_find, secret_values
+from workflows.selectors import container_registry_credentials, dataset_find, secret_values
 from workflows.services import dataset_version_commit, dataset_version_reserve
 from workflows.spec import Job
 from workflows.spec.durations import format_duration
@@ -49,6 +68,12 @@ from workflows.spec.durations import format_duration
 logger = logging.getLogger(__name__)
 
 CANCEL_CHECK_SECONDS = 0.25
+# How often a job waiting for GPUs asks again whether enough are free.
+GPU_WAIT_SECONDS = 2.0
+# How often the size of a container job's writable folders is measured.
+WRITABLE_CHECK_SECONDS = 2.0
+# podman's and Docker's exit status when the engine itself failed to run the container.
+ENGINE_FAILED = 125
 
 
 @dataclass
@@ -80,21 +105,99 @@ def _stop_process_tree(process: subprocess.Popen, grace: float) -> None:
         process.wait()
 
 
-def _supervise(process: subprocess.Popen, writer: LogWriter, job_run: JobRun, job: Job) -> Outcome:
-    """Stream the process's output until it ends, is canceled, or times out."""
-    grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
-    started = time.monotonic()
-    timeout = job.timeout_seconds or job_run.run.cluster.default_job_timeout_seconds
-    whose = "the job's" if job.timeout_seconds else "the cluster's default"
-    deadline = started + timeout if timeout else None
-    next_cancel_check = started + CANCEL_CHECK_SECONDS
-    next_heartbeat = started + settings.LOCAL_ENGINE_HEARTBEAT_SECONDS
+def _stop_container(container: Container, process: subprocess.Popen, grace: float) -> None:
+    """SIGTERM the container's processes, SIGKILL after `grace`: the container, not its client."""
+    container.signal("TERM")
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        container.signal("KILL")
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class _Watch:
+    """What stops an attempt from outside: cancel, timeout, too much written; and its heartbeat.
+
+    `check` is called every few tens of milliseconds while the image is
+    pulled and while the job runs; it reads the database only on its own
+    schedule. The first reason to stop is kept in `stopped`.
+    """
+
+    def __init__(self, job_run: JobRun, job: Job, writer: LogWriter) -> None:
+        self.job_run, self.job, self.writer = job_run, job, writer
+        now = time.monotonic()
+        self.timeout = job.timeout_seconds or job_run.run.cluster.default_job_timeout_seconds
+        self.deadline = now + self.timeout if self.timeout else None
+        self.next_cancel_check = now + CANCEL_CHECK_SECONDS
+        self.next_heartbeat = now + settings.LOCAL_ENGINE_HEARTBEAT_SECONDS
+        self.next_size_check = now + WRITABLE_CHECK_SECONDS
+        self.writable: tuple[list[Path], int] | None = None
+        self.stopped: Outcome | None = None
+
+    def bound_writable(self, folders: list[Path], limit: int) -> None:
+        self.writable = (folders, limit)
+
+    def check(self) -> Outcome | None:
+        """A reason to stop now (only the first time one appears), else None."""
+        if self.stopped is not None:
+            return None
+        now = time.monotonic()
+        if now >= self.next_cancel_check:
+            self.next_cancel_check = now + CANCEL_CHECK_SECONDS
+            if Run.objects.filter(pk=self.job_run.run_id, cancel_requested=True).exists():
+                self.writer.line("cancel requested: stopping the job")
+                self.stopped = Outcome(ok=False, canceled=True, message="canceled")
+        if self.stopped is None and self.deadline is not None and now >= self.deadline:
+            limit = format_duration(self.timeout)
+            whose = "the job's" if self.job.timeout_seconds else "the cluster's default"
+            self.writer.line(f"timeout of {limit} reached: stopping the job")
+            self.stopped = Outcome(ok=False, message=f"timed out after {limit} ({whose} timeout)")
+        if self.stopped is None and self.writable is not None and now >= self.next_size_check:
+            self.stopped = self._writable_exceeded()
+            self.next_size_check = time.monotonic() + WRITABLE_CHECK_SECONDS
+        if now >= self.next_heartbeat:
+            self.next_heartbeat = now + settings.LOCAL_ENGINE_HEARTBEAT_SECONDS
+            JobRun.objects.filter(pk=self.job_run.pk).update(heartbeat=timezone.now())
+        return self.stopped
+
+    def _writable_exceeded(self) -> Outcome | None:
+        folders, limit = self.writable
+        if folders_size(folders, stop_above=limit) <= limit:
+            return None
+        message = (
+            f"wrote more than {format_bytes(limit)} into /workspace and /outputs "
+            "(LOCAL_ENGINE_WRITABLE_MAX)"
+        )
+        self.writer.line(f"{message}: stopping the job")
+        return Outcome(ok=False, message=message)
+
+
+def folders_size(folders: list[Path], stop_above: int) -> int:
+    """Bytes in the files under `folders`, counted until `stop_above` is passed."""
+    total = 0
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            if total > stop_above:
+                return total
+    return total
+
+
+def _supervise(
+    process: subprocess.Popen, writer: LogWriter, watch: _Watch, stop: Callable[[], None]
+) -> Outcome:
+    """Stream the process's output until it ends or `watch` finds a reason to stop it."""
     fd = process.stdout.fileno()
     os.set_blocking(fd, False)
     selector = selectors.DefaultSelector()
     selector.register(fd, selectors.EVENT_READ)
     open_stream = True
-    stopped: Outcome | None = None
     while open_stream:
         for _ in selector.select(timeout=0.05):
             try:
@@ -106,26 +209,13 @@ def _supervise(process: subprocess.Popen, writer: LogWriter, job_run: JobRun, jo
             else:
                 open_stream = False
         writer.flush_if_due()
-        now = time.monotonic()
-        if stopped is None and now >= next_cancel_check:
-            next_cancel_check = now + CANCEL_CHECK_SECONDS
-            if Run.objects.filter(pk=job_run.run_id, cancel_requested=True).exists():
-                writer.line("cancel requested: stopping the job")
-                _stop_process_tree(process, grace)
-                stopped = Outcome(ok=False, canceled=True, message="canceled")
-        if stopped is None and deadline is not None and now >= deadline:
-            limit = format_duration(timeout)
-            writer.line(f"timeout of {limit} reached: stopping the job")
-            _stop_process_tree(process, grace)
-            stopped = Outcome(ok=False, message=f"timed out after {limit} ({whose} timeout)")
-        if now >= next_heartbeat:
-            next_heartbeat = now + settings.LOCAL_ENGINE_HEARTBEAT_SECONDS
-            JobRun.objects.filter(pk=job_run.pk).update(heartbeat=timezone.now())
+        if watch.check() is not None:
+            stop()
     selector.close()
     code = process.wait()
-    if stopped is not None:
-        stopped.exit_code = code
-        return stopped
+    if watch.stopped is not None:
+        watch.stopped.exit_code = code
+        return watch.stopped
     if code == 0:
         return Outcome(ok=True, message="", exit_code=0)
     if code < 0:
@@ -133,12 +223,14 @@ def _supervise(process: subprocess.Popen, writer: LogWriter, job_run: JobRun, jo
     return Outcome(ok=False, message=f"exited with code {code}", exit_code=code)
 
 
-def _intro(job: Job) -> str:
+def _intro(job: Job, runtime: Runtime) -> str:
     image = job.params.get("image")
+    if image and runtime.in_container:
+        return f'{job.uses} runs in the image "{image}" with {runtime.name}'
     if image:
         return (
             f'the spec asks for the image "{image}"; the local engine ran this job on the '
-            "host's file system instead, in a bubblewrap sandbox"
+            f"host's file system instead, in a bubblewrap sandbox ({runtime.reason})"
         )
     return f"{job.uses} ran on the local engine"
 
@@ -155,16 +247,167 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
         network=job_run.run.cluster.allow_network,
         hostname=job.name[:63],
     )
-    running = sandbox.start()
-    try:
-        outcome = _supervise(running.process, writer, job_run, job)
-        if not outcome.ok and not outcome.canceled and running.out_of_memory():
-            limit = settings.LOCAL_ENGINE_DEFAULT_MEMORY
-            outcome.message = f"ran out of memory (limit {limit}, LOCAL_ENGINE_DEFAULT_MEMORY)"
-    finally:
-        running.close()
+    watch = _Watch(job_run, job, writer)
+    runtime = runtime_choice()
+    if runtime.in_container and job.params.get("image"):
+        outcome = _run_in_container(job_run, job, sandbox, runtime, writer, watch)
+    else:
+        watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], sandbox.limits.disk)
+        running = sandbox.start()
+        grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
+        try:
+            outcome = _supervise(
+                running.process, writer, watch, lambda: _stop_process_tree(running.process, grace)
+            )
+            if not outcome.ok and not outcome.canceled and running.out_of_memory():
+                limit = settings.LOCAL_ENGINE_DEFAULT_MEMORY
+                outcome.message = f"ran out of memory (limit {limit}, LOCAL_ENGINE_DEFAULT_MEMORY)"
+        finally:
+            running.close()
     if outcome.ok and plan.after is not None:
         plan.after(writer.line)
+    return outcome
+
+
+def _start(command: list[str], env: dict[str, str] | None = None, cwd=None) -> subprocess.Popen:
+    """The job's process (or its container's client), its output in one pipe."""
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+# Images this worker process has seen in the engine's store: a job of a
+# known image starts without asking the engine first.
+_present_images: set[str] = set()
+
+
+def _registry_logins(job_run: JobRun, job: Job):
+    """An auth file for the team registries the job names (removed after the pull), or None."""
+    names = job.resources.container_registries
+    if not names:
+        return contextlib.nullcontext(None)
+    team = job_run.run.workflow.project.team
+    return registry_auth_file(container_registry_credentials(team=team, names=names))
+
+
+def _image_ready(job_run: JobRun, job: Job, runtime: Runtime, writer: LogWriter, watch: _Watch):
+    """Pull the job's image unless the engine has it; None when ready, else the outcome."""
+    image = job.params["image"]
+    reference = image_reference(image)
+    if reference.full in _present_images:
+        return None
+    verb = ("image", "inspect") if runtime.docker else ("image", "exists")
+    if subprocess.run([*runtime.engine, *verb, reference.full], capture_output=True).returncode:
+
+        def detail(message: str) -> None:
+            job_detail_set(job_run=job_run, message=message)
+
+        def tick() -> str | None:
+            stopped = watch.check()
+            return stopped.message if stopped else None
+
+        try:
+            with _registry_logins(job_run, job) as authfile:
+                seconds = image_pull(
+                    engine=list(runtime.engine),
+                    docker=runtime.docker,
+                    image=image,
+                    log=writer.line,
+                    detail=detail,
+                    tick=tick,
+                    authfile=authfile,
+                )
+        except PullStopped:
+            return watch.stopped
+        writer.line(f"pulled {reference.full} in {seconds:.1f} s")
+        detail("")
+    _present_images.add(reference.full)
+    return None
+
+
+def _instance_type(job_run: JobRun, job: Job, writer: LogWriter) -> InstanceType | None:
+    """The job's shape on its cluster: the type it names, else the cluster's default."""
+    shapes = cluster_shapes(job_run.run.cluster)
+    found = shapes.for_job(job.resources.instance_type)
+    if found is None and job.resources.instance_type:
+        writer.line(
+            f'the cluster defines no instance type "{job.resources.instance_type}": '
+            "the default limits apply"
+        )
+    return found
+
+
+def _gpus_wait(job_run: JobRun, count: int, watch: _Watch) -> tuple[int, ...] | None:
+    """`count` whole GPUs of this host for the job, waiting while too few are free.
+
+    None when the job was stopped (canceled, timed out) while it waited.
+    """
+    waiting = False
+    while True:
+        devices = gpus_acquire(job_id=job_run.pk, count=count)
+        if devices is not None:
+            if waiting:
+                job_detail_set(job_run=job_run, message="")
+            return devices
+        if not waiting:
+            waiting = True
+            job_detail_set(job_run=job_run, message=f"waiting for {count} free GPU(s)")
+        for _ in range(int(GPU_WAIT_SECONDS / CANCEL_CHECK_SECONDS)):
+            if watch.check() is not None:
+                return None
+            time.sleep(CANCEL_CHECK_SECONDS)
+
+
+def _run_in_container(
+    job_run: JobRun, job: Job, sandbox: Sandbox, runtime: Runtime, writer, watch: _Watch
+) -> Outcome:
+    stopped = _image_ready(job_run, job, runtime, writer, watch)
+    if stopped is not None:
+        return stopped
+    limits = Limits.for_job(_instance_type(job_run, job, writer))
+    devices: tuple[int, ...] = ()
+    if limits.gpus:
+        devices = _gpus_wait(job_run, limits.gpus, watch)
+        if devices is None:
+            return watch.stopped
+        writer.line(f"GPUs of this host given to the job: {', '.join(map(str, devices))}")
+    container = Container(
+        runtime=runtime,
+        name=container_name(job_run.log_id, job_run.attempt),
+        image=image_reference(job.params["image"]).full,
+        sandbox=sandbox,
+        limits=limits,
+        gpu_devices=devices,
+    )
+    container.hand_over_folders()
+    watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], limits.writable)
+    command, env = container.command()
+    # conmon leaves a file named "oom" in its working directory on cgroup v1:
+    # the attempt's folder, which goes with the attempt.
+    process = _start(command, env, cwd=sandbox.workdir.parent)
+    grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
+    try:
+        outcome = _supervise(
+            process, writer, watch, lambda: _stop_container(container, process, grace)
+        )
+        if watch.stopped is None and container.out_of_memory(outcome.exit_code):
+            outcome.message = f"ran out of memory (limit {format_bytes(limits.memory)})"
+        elif outcome.exit_code == ENGINE_FAILED:
+            _present_images.discard(container.image)
+            outcome.message = (
+                f"{runtime.name} could not start the container (exit {ENGINE_FAILED}); "
+                "its error is in the log"
+            )
+    finally:
+        container.remove()
+        if devices:
+            gpus_release(job_id=job_run.pk)
     return outcome
 
 
@@ -299,14 +542,24 @@ def job_execute(job_id: int) -> None:
         if job_run.attempt > 1 and job_run.message:
             # Why the attempt before ended, as its settling wrote it (masked like the rest).
             writer.line(job_run.message)
-        writer.line(_intro(job))
+        writer.line(_intro(job, runtime_choice()))
         producers = {i.source.job for i in job.inputs.values() if i.source.kind == "job"}
         upstream = {j.name: j for j in run.jobs.filter(name__in=producers)} if producers else {}
         workspace = workspace_prepare(run=run, job_run=job_run, job=job, upstream=upstream)
         outcome = _run_attempt(job_run, job, workspace, writer, secrets)
         if outcome.ok:
             outcome.outputs = outputs_masked(_collect_outputs(job_run, job, workspace), writer.mask)
-    except (ActionError, OutputError, SandboxUnavailable, SecretUnreadable) as error:
+    except (
+        ActionError,
+        GpuRequestTooLarge,
+        ImageError,
+        InstanceTypeError,
+        LimitError,
+        OutputError,
+        RuntimeUnavailable,
+        SandboxUnavailable,
+        SecretUnreadable,
+    ) as error:
         outcome = Outcome(ok=False, message=str(error))
     except Exception as error:  # a job must never take its worker down with it
         logger.exception("job %s failed inside the engine", job_id)
@@ -328,6 +581,7 @@ def job_recover_if_lost(job_run: JobRun) -> bool:
     if job_run.heartbeat is not None and job_run.heartbeat > cutoff:
         return False
     job = spec_model(job_run.run).job(job_run.name)
+    _remove_lost_container(job_run)
     outcome = Outcome(
         ok=False,
         message=f"the worker running attempt {job_run.attempt} was lost (no heartbeat for "
@@ -336,6 +590,16 @@ def job_recover_if_lost(job_run: JobRun) -> bool:
     )
     _settle(job_run, job, outcome)
     return True
+
+
+def _remove_lost_container(job_run: JobRun) -> None:
+    """A container whose worker died runs on: stop it if it is on this host."""
+    try:
+        runtime = runtime_choice()
+    except RuntimeUnavailable:
+        return
+    if runtime.in_container:
+        container_remove_by_name(runtime, container_name(job_run.log_id, job_run.attempt))
 
 
 def jobs_recover_lost() -> int:

@@ -1,0 +1,219 @@
+"""Real container parts for tests: a private registry and small images built at test time.
+
+`docker-registry` (Debian's package of the CNCF distribution registry) serves
+on a free loopback port, optionally behind htpasswd auth. Images are built
+with podman from Debian's `busybox-static` and `bash-static` binaries in a
+private podman store and pushed there, so that a worker pulling them from the
+registry (through a mirror setting) does the same work as on a real host,
+without the internet and without touching the machine's own podman store.
+
+`bash:5` here is busybox (with its applets linked into /bin) plus bash, and a
+marker file /etc/image-marker that the host does not have.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import crypt
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradient.private_redis import free_port
+
+BUSYBOX = Path("/bin/busybox")
+BASH_STATIC = Path("/bin/bash-static")
+IMAGE_MARKER = "gradient test image"
+MISSING = [
+    name
+    for name, found in (
+        ("podman", shutil.which("podman")),
+        ("docker-registry", shutil.which("docker-registry")),
+        ("busybox-static", BUSYBOX.exists()),
+        ("bash-static", BASH_STATIC.exists()),
+    )
+    if not found
+]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A running registry: `host` is HOST:PORT; `auth` the (user, password) it wants, if any."""
+
+    host: str
+    auth: tuple[str, str] | None = None
+
+    def authfile(self, folder: Path) -> Path:
+        """A credentials file for this registry in Docker's config.json format."""
+        user, password = self.auth
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        path = folder / "auth.json"
+        path.write_text(json.dumps({"auths": {self.host: {"auth": token}}}))
+        path.chmod(0o600)
+        return path
+
+
+@contextlib.contextmanager
+def registry(folder: Path, auth: tuple[str, str] | None = None) -> Iterator[Registry]:
+    """docker-registry on a free loopback port, storing into `folder`, until the block ends."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = [
+        "version: 0.1",
+        "log: {level: error}",
+        f"storage: {{filesystem: {{rootdirectory: {folder / 'data'}}}, delete: {{enabled: true}}}}",
+        f"http: {{addr: '127.0.0.1:{port}'}}",
+    ]
+    if auth:
+        user, password = auth
+        salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)
+        (folder / "htpasswd").write_text(f"{user}:{crypt.crypt(password, salt)}\n")
+        config.append(
+            f"auth: {{htpasswd: {{realm: test, path: {folder / 'htpasswd'}}}}}",
+        )
+    (folder / "config.yml").write_text("\n".join(config) + "\n")
+    log = open(folder / "registry.log", "ab")
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(folder / "config.yml")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}/v2/", process)
+        yield Registry(host=f"127.0.0.1:{port}", auth=auth)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"docker-registry exited with code {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # 401 from a registry with auth: it is up
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("docker-registry did not answer within 30 s")
+
+
+def podman(store: Path) -> list[str]:
+    """podman on a private store (images, containers and state under `store`), as the engine
+    runs it."""
+    from runs.engine.local.containers import engine_command
+
+    return list(engine_command("podman", str(store)))
+
+
+def store_make() -> Path:
+    """A fresh folder for a private podman store (podman wants its path short)."""
+    return Path(tempfile.mkdtemp(prefix="gw-store-", dir="/tmp"))
+
+
+def store_remove(store: Path) -> None:
+    """Remove a private podman store, unmounting what podman left mounted in it.
+
+    Not `podman system reset`: that also empties podman's host-wide state
+    folder, under every other podman on the machine.
+    """
+    subprocess.run([*podman(store), "rm", "--all", "--force"], capture_output=True)
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(str(store))), reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+    shutil.rmtree(store, ignore_errors=True)
+
+
+def image_build(store: Path, folder: Path, tag: str, *, bash: bool = True, extra: int = 0) -> str:
+    """Build `tag` from busybox (+ bash): one layer per step, plus `extra` small layers."""
+    context = folder / tag.replace("/", "_").replace(":", "_")
+    (context / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy(BUSYBOX, context / "bin" / "busybox")
+    steps = [
+        "FROM scratch",
+        "COPY bin/busybox /bin/busybox",
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
+        "COPY marker /etc/image-marker",
+    ]
+    (context / "marker").write_text(f"{IMAGE_MARKER} {tag}\n")
+    if bash:
+        shutil.copy(BASH_STATIC, context / "bin" / "bash")
+        steps.append("COPY bin/bash /bin/bash")
+    for index in range(extra):
+        (context / f"extra{index}").write_text(f"layer {index}\n")
+        steps.append(f"COPY extra{index} /etc/extra{index}")
+    (context / "Containerfile").write_text("\n".join(steps) + "\n")
+    _run([*podman(store), "build", "--quiet", "--isolation=chroot", "--tag", tag, str(context)])
+    return tag
+
+
+def image_push(store: Path, tag: str, target: Registry, name: str) -> str:
+    """Push the local image `tag` to `target` as `name` (e.g. library/bash:5)."""
+    destination = f"{target.host}/{name}"
+    command = [*podman(store), "push", "--quiet", "--tls-verify=false"]
+    if target.auth:
+        command += ["--creds", ":".join(target.auth)]
+    _run([*command, tag, destination])
+    return destination
+
+
+def _run(command: list[str]) -> None:
+    answer = subprocess.run(command, capture_output=True, text=True)
+    if answer.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {answer.stderr.strip()}")
+
+
+@dataclass(frozen=True)
+class TestImages:
+    """What the session's fixtures made: the mirror of docker.io and a registry with auth."""
+
+    __test__ = False
+
+    mirror: Registry
+    private: Registry
+    builder: Path
+
+    def push(self, tag: str, name: str, *, extra: int = 0, to: Registry | None = None) -> str:
+        """Build another image now and push it (to the mirror unless told otherwise)."""
+        built = image_build(self.builder, self.builder / "contexts", tag, extra=extra)
+        return image_push(self.builder, built, to or self.mirror, name)
+
+
+def worker_env(images: TestImages, store: Path, **extra: str) -> dict[str, str]:
+    """Settings for a Celery worker that runs jobs with podman, pulling from `images`' mirror."""
+    return {
+        "LOCAL_ENGINE_RUNTIME": "podman",
+        "LOCAL_ENGINE_IMAGE_STORE": str(store),
+        "LOCAL_ENGINE_REGISTRY_MIRRORS": f"docker.io={images.mirror.host}",
+        **extra,
+    }
+
+
+def container_names(store: Path) -> list[str]:
+    """The containers podman has in `store`, running or not."""
+    answer = subprocess.run(
+        [*podman(store), "ps", "-a", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return answer.stdout.split()
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.1)
