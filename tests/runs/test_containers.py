@@ -415,3 +415,32 @@ def test_cancel_and_timeout_stop_the_container_itself(world, engine_store):
     assert slow.message == "timed out after 2s (the job's timeout)"
     assert f"gw-{slow.log_id}-{slow.attempt}" not in containers.container_names(engine_store)
     assert not [n for n in containers.container_names(engine_store) if n.startswith("gw-")]
+
+
+def test_a_job_naming_its_teams_registry_pulls_with_that_login(world, test_images):
+    """Last in the module: the image it pulls stays in the module's store."""
+    from workflows.services import container_registry_create
+
+    user, password = test_images.private.auth
+    container_registry_create(
+        team=world.team,
+        name="private",
+        server=test_images.private.host,
+        username=user,
+        password=password,
+    )
+    run = world.submit(
+        f"""
+        jobs:
+          private:
+            uses: container@v1
+            with: {{image: "{test_images.private.host}/library/bash:5", command: ["true"]}}
+            resources:
+              container-registries: [private]
+        """
+    )
+    run = wait_for_run(run)
+
+    job = run.jobs.get(name="private")
+    assert job.phase == "SUCCEEDED", job.message
+    assert password not in job_log(run, "private")
