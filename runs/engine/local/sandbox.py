@@ -55,6 +55,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from workflows.clusters import parse_memory
+
 logger = logging.getLogger(__name__)
 
 SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
@@ -63,7 +65,6 @@ WORKING_DIRECTORY = "/workspace"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_UP_SECONDS = 30
 CPU_PERIOD_MICROSECONDS = 100_000
-SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -83,14 +84,6 @@ def _program(name: str, package: str) -> str:
 @functools.cache
 def bwrap_path() -> str:
     return _program("bwrap", "bubblewrap")
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes from "512Mi", "4Gi", "10G" or a plain number."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kmg]i?)?b?\s*", str(text), re.IGNORECASE)
-    if not match:
-        raise ValueError(f'"{text}" is not a size; write e.g. 512Mi or 4Gi')
-    return int(match[1]) * SIZE_UNITS[(match[2] or "").lower()]
 
 
 def job_user() -> int | None:
@@ -125,10 +118,12 @@ class Limits:
     def from_settings(cls) -> Limits:
         cpus = str(settings.LOCAL_ENGINE_DEFAULT_CPUS).strip()
         return cls(
-            memory=parse_size(settings.LOCAL_ENGINE_DEFAULT_MEMORY),
+            memory=parse_memory(
+                settings.LOCAL_ENGINE_DEFAULT_MEMORY, "LOCAL_ENGINE_DEFAULT_MEMORY"
+            ),
             pids=int(settings.LOCAL_ENGINE_DEFAULT_PIDS),
-            disk=parse_size(settings.LOCAL_ENGINE_WRITABLE_MAX),
-            tmp=parse_size(settings.LOCAL_ENGINE_TMP_SIZE),
+            disk=parse_memory(settings.LOCAL_ENGINE_WRITABLE_MAX, "LOCAL_ENGINE_WRITABLE_MAX"),
+            tmp=parse_memory(settings.LOCAL_ENGINE_TMP_SIZE, "LOCAL_ENGINE_TMP_SIZE"),
             cpu_quota=_cpu_quota(cpus) if cpus else None,
         )
 
