@@ -295,6 +295,7 @@ def test_a_job_with_network_cannot_reach_the_hosts_loopback(world):
                       image: bash:5
                       script: |
                         ls /sys/class/net
+                        cut -d: -f1 /proc/net/dev
                         for host in 127.0.0.1 10.0.2.2; do
                           timeout 5 bash -c "echo > /dev/tcp/$host/{port}" && echo "reached $host"
                         done
@@ -310,6 +311,8 @@ def test_a_job_with_network_cannot_reach_the_hosts_loopback(world):
     log = job_log(run, "probe")
     assert run.phase == "SUCCEEDED", log
     assert "tap0" in log, "the job has a network"
+    host_interfaces = set(os.listdir("/sys/class/net")) - {"lo"}
+    assert not host_interfaces & set(log.split()), "the host's interfaces stay out of sight"
     assert "reached" not in log
     assert accepted == []
 
@@ -415,6 +418,40 @@ def test_cancel_and_timeout_stop_the_container_itself(world, engine_store):
     assert slow.message == "timed out after 2s (the job's timeout)"
     assert f"gw-{slow.log_id}-{slow.attempt}" not in containers.container_names(engine_store)
     assert not [n for n in containers.container_names(engine_store) if n.startswith("gw-")]
+
+
+def _mounted_namespaces() -> set[str]:
+    folder = Path("/run/netns")
+    return set(os.listdir(folder)) if folder.is_dir() else set()
+
+
+def test_a_container_with_network_joins_a_network_the_worker_made_and_leaves_no_mount(
+    world, engine_store
+):
+    """podman's own network left its namespace mounted under /run/netns now and then.
+
+    Thousands of those made every new namespace on the machine slow (0.2 s for
+    bwrap); a container now joins a namespace the worker made, which nothing mounts.
+    """
+    from runs.services import run_request_cancel
+
+    before = _mounted_namespaces()
+    run = world.submit(
+        """
+        jobs:
+          online:
+            uses: container@v1
+            with: {image: bash:5, command: ["bash", "-c", "cat /proc/net/dev; sleep 300"]}
+        """
+    )
+    online = wait_for_job_phase(run, "online", "RUNNING")
+    name = f"gw-{online.log_id}-{online.attempt}"
+    containers.wait_for(lambda: "tap0" in job_log(run, "online"))
+    assert name in containers.container_names(engine_store)
+    assert _mounted_namespaces() - before == set(), "no namespace is mounted for the container"
+    assert run_request_cancel(run=run)
+    assert wait_for_run(run, timeout=30).phase == "CANCELED"
+    assert _mounted_namespaces() - before == set()
 
 
 def test_a_job_naming_its_teams_registry_pulls_with_that_login(world, test_images):

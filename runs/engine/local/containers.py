@@ -18,7 +18,10 @@ environment, mounts, network) and nothing more:
   client does not pass on its own environment;
 - no network (`--network=none`) when the cluster disallows it, else a
   slirp4netns user-mode network that cannot reach the host's loopback
-  addresses, where Redis, PostgreSQL and the dashboard listen;
+  addresses, where Redis, PostgreSQL and the dashboard listen: under a root
+  worker the one host-mode jobs get, made ahead by the worker and joined
+  with `--network=ns:PATH` (sandbox/network.py says why podman does not
+  make it), else podman's own `slirp4netns:allow_host_loopback=false`;
 - capabilities dropped to those an image's package manager needs, no new
   privileges, a size-bounded /tmp, and cgroup limits on memory, CPUs and
   processes (`Limits`).
@@ -53,6 +56,8 @@ from workflows.clusters import InstanceType, parse_cpu, parse_memory
 logger = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "podman", "docker", "bwrap")
+CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
+HOST_NETWORK_SYSFS = ("/sys/class/net", "/sys/devices/virtual/net")
 # Container root is this host uid; the range is what `--uidmap` lends the container.
 MAPPED_ROOT = 100_000
 MAPPED_RANGE = 65_536
@@ -248,6 +253,8 @@ class Container:
     sandbox: Sandbox
     limits: Limits
     gpu_devices: tuple[int, ...] = ()
+    # A network namespace made for this container (ContainerNetwork), when the worker made one.
+    network_namespace: str | None = None
 
     @property
     def cgroup(self) -> str:
@@ -256,6 +263,8 @@ class Container:
     def environment(self) -> tuple[list[str], dict[str, str]]:
         """`--env` arguments and the client's environment that carries their values."""
         client = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        if not self.runtime.docker:
+            client["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
         args = []
         job_env = {"HOME": WORKING_DIRECTORY, "LANG": "C.UTF-8", **self.sandbox.env}
         for name, value in job_env.items():
@@ -279,6 +288,11 @@ class Container:
             args += [f"--gidmap=0:{MAPPED_ROOT}:{MAPPED_RANGE}"]
             loopback = "true" if settings.LOCAL_ENGINE_ALLOW_HOST_LOOPBACK else "false"
             network = f"slirp4netns:allow_host_loopback={loopback}" if sandbox.network else "none"
+            if sandbox.network and self.network_namespace:
+                network = f"ns:{self.network_namespace}"
+                # runc cannot mount a sysfs for a network namespace the container's
+                # user namespace does not own and binds the host's: hide its interfaces.
+                args.append(f"--security-opt=mask={':'.join(HOST_NETWORK_SYSFS)}")
             args.append(f"--network={network}")
         args += ["--cap-drop=ALL", "--cap-add=" + ",".join(CAPABILITIES)]
         args += ["--security-opt=no-new-privileges"]

@@ -41,7 +41,14 @@ from runs.engine.local.containers import (
 )
 from runs.engine.local.gpus import GpuRequestTooLarge, gpus_acquire, gpus_release
 from runs.engine.local.images import ImageError, PullStopped, image_pull, image_reference
-from runs.engine.local.sandbox import Sandbox, SandboxUnavailable
+from runs.engine.local.sandbox import (
+    ContainerNetwork,
+    Sandbox,
+    SandboxUnavailable,
+    container_networks,
+    job_user,
+    launchers,
+)
 from runs.engine.local.scheduler import job_settled
 from runs.engine.local.workspace import (
     OutputError,
@@ -249,7 +256,7 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
     )
     watch = _Watch(job_run, job, writer)
     runtime = runtime_choice()
-    if runtime.in_container and job.params.get("image"):
+    if _in_container(job, runtime):
         outcome = _run_in_container(job_run, job, sandbox, runtime, writer, watch)
     else:
         watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], sandbox.limits.disk)
@@ -267,6 +274,19 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
     if outcome.ok and plan.after is not None:
         plan.after(writer.line)
     return outcome
+
+
+def _spares_prepare(job: Job, *, network: bool) -> None:
+    """After a job: make what this process's next job of its kind starts in (sandbox/spares.py)."""
+    runtime = runtime_choice()
+    if not _in_container(job, runtime):
+        launchers.prepare(network)
+    elif network and not runtime.docker:
+        container_networks.prepare(True)
+
+
+def _in_container(job: Job, runtime: Runtime) -> bool:
+    return runtime.in_container and bool(job.params.get("image"))
 
 
 def _start(command: list[str], env: dict[str, str] | None = None, cwd=None) -> subprocess.Popen:
@@ -387,12 +407,17 @@ def _run_in_container(
     )
     container.hand_over_folders()
     watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], limits.writable)
-    command, env = container.command()
-    # conmon leaves a file named "oom" in its working directory on cgroup v1:
-    # the attempt's folder, which goes with the attempt.
-    process = _start(command, env, cwd=sandbox.workdir.parent)
     grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
+    network: ContainerNetwork | None = None
     try:
+        network = _container_network(runtime, sandbox)
+        if network is not None:
+            network.wait_ready()
+            container.network_namespace = network.namespace
+        command, env = container.command()
+        # conmon leaves a file named "oom" in its working directory on cgroup v1:
+        # the attempt's folder, which goes with the attempt.
+        process = _start(command, env, cwd=sandbox.workdir.parent)
         outcome = _supervise(
             process, writer, watch, lambda: _stop_container(container, process, grace)
         )
@@ -406,9 +431,18 @@ def _run_in_container(
             )
     finally:
         container.remove()
+        if network is not None:
+            network.release()
         if devices:
             gpus_release(job_id=job_run.pk)
     return outcome
+
+
+def _container_network(runtime: Runtime, sandbox: Sandbox) -> ContainerNetwork | None:
+    """The network a root worker made for a podman container with network on, else None."""
+    if not sandbox.network or runtime.docker or job_user() is None:
+        return None
+    return container_networks.take(True)
 
 
 def _env_value(value: str, secrets: dict[str, str]) -> str:
@@ -569,9 +603,11 @@ def job_execute(job_id: int) -> None:
     try:
         _settle(job_run, job, outcome, writer)
     finally:
-        # After the dependents are queued: removing folders is off the critical path.
+        # After the dependents are queued: removing folders and making the next
+        # job's network are off the critical path.
         if workspace is not None:
             workspace.discard()
+        _spares_prepare(job, network=run.cluster.allow_network)
 
 
 def job_recover_if_lost(job_run: JobRun) -> bool:

@@ -1,0 +1,102 @@
+"""The cgroups (v1) one job runs in, bounding its processes, memory and CPU all together.
+
+Made by a root worker where the host has cgroup v1 hierarchies it may write
+(as on this project's machines), under the worker's own cgroup of each
+controller; elsewhere the sandbox keeps to prlimit's per-process bounds.
+
+Moving a process into a cgroup v1 waits for an RCU grace period (the kernel
+takes cgroup_threadgroup_rwsem for writing): 12-15 ms here, longer than
+everything else a job's start costs. So jobs never move: a job's first
+process is put into its cgroups before the job is known (launchers.py), and
+everything it starts is born there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, Limits
+
+logger = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# cgroup v1 files that bound one job: controller -> (file, value from Limits; -1 for none).
+CGROUP_LIMITS = {
+    "pids": ("pids.max", lambda limits: limits.pids),
+    "memory": ("memory.limit_in_bytes", lambda limits: limits.memory),
+    "cpu": ("cpu.cfs_quota_us", lambda limits: limits.cpu_quota or -1),
+}
+
+
+@dataclass
+class JobCgroups:
+    """One job's group in each cgroup v1 controller that bounds it."""
+
+    folders: dict[str, Path]
+
+    @classmethod
+    def make(cls) -> JobCgroups | None:
+        if os.geteuid() != 0:
+            return None
+        name = f"gradient-job-{uuid.uuid4().hex[:12]}"
+        folders = {}
+        try:
+            for controller, own in _own_cgroups_v1().items():
+                folder = CGROUP_ROOT / controller / own.lstrip("/") / name
+                folder.mkdir()
+                folders[controller] = folder
+        except OSError:
+            JobCgroups(folders).remove()
+            return None
+        return cls(folders) if folders else None
+
+    def limit(self, limits: Limits) -> None:
+        for controller, folder in self.folders.items():
+            file, value = CGROUP_LIMITS[controller]
+            (folder / file).write_text(str(value(limits)))
+
+    def add(self, pid: int) -> None:
+        for folder in self.folders.values():
+            (folder / "cgroup.procs").write_text(str(pid))
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed one of the job's processes for passing the memory limit."""
+        folder = self.folders.get("memory")
+        try:
+            control = (folder / "memory.oom_control").read_text() if folder else ""
+        except OSError:
+            return False
+        kills = [line.split()[1] for line in control.splitlines() if line.startswith("oom_kill ")]
+        return bool(kills) and int(kills[0]) > 0
+
+    def remove(self) -> None:
+        # The job's processes leave their cgroups as they are reaped, just after bwrap exits.
+        deadline = time.monotonic() + NETWORK_UP_SECONDS
+        for folder in self.folders.values():
+            while True:
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        logger.warning("could not remove the job cgroup %s", folder)
+                        break
+                    time.sleep(0.0005)
+
+
+def _own_cgroups_v1() -> dict[str, str]:
+    """controller -> this process's cgroup, for the v1 controllers a job is bounded by."""
+    own = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            if controller in CGROUP_LIMITS and (CGROUP_ROOT / controller / "cgroup.procs").exists():
+                own[controller] = path
+    return own

@@ -1,0 +1,208 @@
+"""slirp4netns: the user-mode network a job with network on gets, without the host's loopback.
+
+A root worker makes a job's network before the job (launchers.py says why):
+a process started by `unshare --net` holds a namespace made for that one job,
+and `UserModeNetwork` has slirp4netns configure it while the worker does
+other things. A host-mode job's holder is its launcher; a container's is a
+`cat` (`ContainerNetwork`) whose namespace podman joins (`--network=ns:`),
+so podman makes and tears down no namespace of its own (podman 4.3 left
+each one it made mounted under /run/netns, and thousands of those made
+every new namespace on the machine slow). The holder's `cat` reads a pipe
+only the worker writes, and slirp4netns exits when its exit fd closes, so
+neither outlives the job or the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+
+from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, SandboxUnavailable, program
+from runs.engine.local.sandbox.spares import Spares
+
+
+def slirp_command() -> list[str]:
+    command = [program("slirp4netns", "slirp4netns"), "--configure", "--mtu=65520"]
+    command += ["--enable-sandbox", "--enable-seccomp"]
+    if not settings.LOCAL_ENGINE_ALLOW_HOST_LOOPBACK:
+        command.append("--disable-host-loopback")
+    return command
+
+
+def slirp_start(command: list[str], target: str) -> tuple[subprocess.Popen, int, int, IO[bytes]]:
+    """slirp4netns serving `target` (pid or namespace path), its ready and exit fds, its errors.
+
+    slirp4netns writes "1" to the ready fd once the namespace is configured,
+    and exits when the exit fd closes: when the job is done, or the worker dies.
+    """
+    ready_read, ready_write = os.pipe()
+    exit_read, exit_write = os.pipe()
+    # A file, not a pipe: slirp4netns must never block on a full pipe nobody reads.
+    errors = tempfile.TemporaryFile()
+    try:
+        network = subprocess.Popen(
+            [*command, f"--ready-fd={ready_write}", f"--exit-fd={exit_read}", target, "tap0"],
+            env={},
+            pass_fds=(ready_write, exit_read),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=True,
+        )
+    except BaseException:
+        for fd in (ready_read, exit_write):
+            os.close(fd)
+        errors.close()
+        raise
+    finally:
+        os.close(ready_write)
+        os.close(exit_read)
+    return network, ready_read, exit_write, errors
+
+
+def slirp_failure(errors: IO[bytes]) -> SandboxUnavailable:
+    errors.seek(0)
+    problem = errors.read().decode(errors="replace").strip()
+    return SandboxUnavailable(f"slirp4netns could not give the job its network: {problem}")
+
+
+@dataclass
+class UserModeNetwork:
+    """slirp4netns configuring the network namespace of `holder`, made for one job."""
+
+    slirp: subprocess.Popen
+    ready_fd: int | None
+    # slirp4netns exits when this closes: in `release`, or when the worker dies.
+    exit_fd: int | None
+    errors: IO[bytes]
+
+    @classmethod
+    def serve(cls, holder: subprocess.Popen) -> UserModeNetwork:
+        namespace = f"/proc/{holder.pid}/ns/net"
+        # slirp4netns must not configure the worker's own network: wait for the new one.
+        own = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + NETWORK_UP_SECONDS
+        while _link_or_empty(namespace) in ("", own):
+            if holder.poll() is not None or time.monotonic() > deadline:
+                raise SandboxUnavailable("unshare could not make the job's network namespace")
+            time.sleep(0.0005)
+        return cls(*slirp_start([*slirp_command(), "--netns-type=path"], namespace))
+
+    def alive(self) -> bool:
+        return self.slirp.poll() is None
+
+    def wait_ready(self) -> None:
+        """Block until slirp4netns has configured the namespace; raise if it could not."""
+        if self.ready_fd is None:
+            return
+        try:
+            ready = os.read(self.ready_fd, 1)
+        finally:
+            os.close(self.ready_fd)
+            self.ready_fd = None
+        if ready != b"1":
+            self.slirp.wait()
+            raise slirp_failure(self.errors)
+
+    def release(self) -> None:
+        """Let slirp4netns go; it is reaped later, off the next job's path."""
+        for fd in (self.ready_fd, self.exit_fd):
+            if fd is not None:
+                os.close(fd)
+        self.ready_fd = self.exit_fd = None
+        self.errors.close()
+
+
+@dataclass
+class ContainerNetwork:
+    """A namespace held by `unshare --net cat` and served by slirp4netns, for one container."""
+
+    holder: subprocess.Popen
+    network: UserModeNetwork
+
+    @classmethod
+    def make(cls) -> ContainerNetwork:
+        holder = subprocess.Popen(
+            [program("unshare", "util-linux"), "--net", "--", program("cat", "coreutils")],
+            env={},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            return cls(holder, UserModeNetwork.serve(holder))
+        except BaseException:
+            holder.stdin.close()
+            raise
+
+    @property
+    def namespace(self) -> str:
+        return f"/proc/{self.holder.pid}/ns/net"
+
+    def alive(self) -> bool:
+        return self.holder.poll() is None and self.network.alive()
+
+    def wait_ready(self) -> None:
+        self.network.wait_ready()
+
+    def release(self) -> None:
+        self.network.release()
+        self.holder.stdin.close()
+
+
+# The networks the next containers of this worker process join (network on only).
+container_networks: Spares[bool, ContainerNetwork] = Spares(lambda _: ContainerNetwork.make())
+
+
+def rootless_network(
+    child: int, sandbox: subprocess.Popen
+) -> tuple[subprocess.Popen | None, int | None]:
+    """slirp4netns serving a rootless sandbox's network namespace once configured, and its exit fd.
+
+    (None, None) when bwrap ended before its namespace was up: its output says why.
+    """
+    # bwrap brings `lo` up inside the namespace after reporting its pid; slirp4netns
+    # configures `lo` too, and whichever comes second fails: wait for bwrap's.
+    deadline = time.monotonic() + NETWORK_UP_SECONDS
+    fib = Path(f"/proc/{child}/net/fib_trie")
+    while b"127.0.0.1" not in _read_or_empty(fib):
+        if sandbox.poll() is not None:
+            return None, None
+        if time.monotonic() > deadline:
+            raise SandboxUnavailable("the job's network namespace did not come up")
+        time.sleep(0.005)
+    # The network namespace belongs to the job's user namespace; join that first.
+    command = [*slirp_command(), f"--userns-path=/proc/{child}/ns/user"]
+    network, ready_read, exit_write, errors = slirp_start(command, str(child))
+    with errors:
+        try:
+            ready = os.read(ready_read, 1)
+        finally:
+            os.close(ready_read)
+        if ready != b"1":
+            os.close(exit_write)
+            network.wait()
+            raise slirp_failure(errors)
+    return network, exit_write
+
+
+def _link_or_empty(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
