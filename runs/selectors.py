@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from runs.masking import outputs_shown
 from runs.models import JobRun, LogChunk, Run
+from runs.values import ResolvedInputs
 from workflows.access import visible_to
 from workflows.selectors import id_of
 
@@ -32,14 +33,14 @@ def run_with_everything(queryset: QuerySet[Run]) -> QuerySet[Run]:
     )
 
 
-def _workflow_inputs_status(resolved: dict) -> dict:
+def _workflow_inputs_status(resolved: ResolvedInputs) -> dict:
     status = {}
-    for name, value in resolved.get("workflow", {}).items():
-        entry = {"with": value.get("with", {})}
-        if "dataset" in value:
-            entry["dataset"] = {"id": value["dataset"]["id"]}
-        elif value.get("type") == "string":
-            entry["value"] = value["with"].get("value")
+    for name, value in resolved.workflow.items():
+        entry = {"with": value.with_}
+        if value.dataset is not None:
+            entry["dataset"] = {"id": value.dataset.id}
+        elif value.type == "string":
+            entry["value"] = value.value
         status[name] = entry
     return status
 
@@ -92,7 +93,7 @@ def run_status_document(run: Run, jobs: list[JobRun] | None = None) -> dict:
             "finished": _time(run.finished),
             "logId": run.log_id,
             "message": run.message,
-            "inputs": _workflow_inputs_status(run.resolved_inputs),
+            "inputs": _workflow_inputs_status(ResolvedInputs.from_json(run.resolved_inputs)),
             "jobs": {job.name: job_status(job) for job in jobs},
         },
     }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -30,6 +30,7 @@ from runs.logs import LogWriter
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
+from runs.values import PinnedVersion, ResolvedInput, ResolvedInputs
 from workflows.clusters import InstanceTypeError
 from workflows.models import Cluster, Workflow
 from workflows.selectors import (
@@ -76,7 +77,7 @@ class ParsedSubmission:
     spec_text: str
     spec: SpecModel
     cluster: Cluster
-    resolved_inputs: dict
+    resolved_inputs: ResolvedInputs
 
 
 def spec_text_checked(text: object) -> str:
@@ -101,24 +102,27 @@ def _inputs_text(inputs: str | dict | None) -> str | None:
     raise _single_error("inputs", "run inputs must be a mapping", document="inputs")
 
 
-def _resolve_datasets(*, workflow: Workflow, spec_text: str, spec: SpecModel, values: dict):
+def _resolve_datasets(
+    *, workflow: Workflow, spec_text: str, spec: SpecModel, values: dict
+) -> ResolvedInputs:
     """Pin every dataset input to a committed version; check every output dataset exists."""
     project = workflow.project
     problems = []
     input_problems = []
-    resolved = {"workflow": {}, "jobs": {}}
+    workflow_values: dict[str, ResolvedInput] = {}
+    job_values: dict[str, dict[str, ResolvedInput]] = {}
     for name, value in values.items():
-        entry = {"type": value["type"], "with": dict(value["with"])}
-        if value["type"] == "dataset":
+        entry = ResolvedInput(type=value["type"], with_=dict(value["with"]))
+        if entry.type == "dataset":
             try:
-                version = dataset_version_resolve(project=project, ref=value["with"]["ref"])
-                entry["dataset"] = _pinned(version)
+                version = dataset_version_resolve(project=project, ref=entry.ref)
+                entry = replace(entry, dataset=_pinned(version))
             except DatasetRefError as error:
-                if name in spec.inputs and spec.inputs[name].default == value["with"]:
+                if name in spec.inputs and spec.inputs[name].default == entry.with_:
                     problems.append((("inputs", name, "with", "ref"), str(error), None))
                 else:
                     input_problems.append(SpecError(f"inputs.{name}", 1, 1, str(error)))
-        resolved["workflow"][name] = entry
+        workflow_values[name] = entry
     for job in spec.jobs:
         for input_name, job_input in job.inputs.items():
             if job_input.source.kind == "inline" and job_input.type == "dataset":
@@ -130,11 +134,9 @@ def _resolve_datasets(*, workflow: Workflow, spec_text: str, spec: SpecModel, va
                 except DatasetRefError as error:
                     problems.append((path, str(error), None))
                     continue
-                resolved["jobs"].setdefault(job.name, {})[input_name] = {
-                    "type": "dataset",
-                    "with": dict(job_input.source.with_),
-                    "dataset": _pinned(version),
-                }
+                job_values.setdefault(job.name, {})[input_name] = ResolvedInput(
+                    type="dataset", with_=dict(job_input.source.with_), dataset=_pinned(version)
+                )
         for output_name, output in job.outputs.items():
             if output.type == "dataset":
                 try:
@@ -146,15 +148,15 @@ def _resolve_datasets(*, workflow: Workflow, spec_text: str, spec: SpecModel, va
         raise SubmissionError(input_problems, document="inputs")
     if problems:
         raise SubmissionError(errors_at(spec_text, problems))
-    return resolved
+    return ResolvedInputs(workflow=workflow_values, jobs=job_values)
 
 
-def _pinned(version) -> dict:
-    return {
-        "id": f"{version.dataset.name}:{version.version}",
-        "datasetId": version.dataset_id,
-        "versionId": version.pk,
-    }
+def _pinned(version) -> PinnedVersion:
+    return PinnedVersion(
+        id=f"{version.dataset.name}:{version.version}",
+        dataset_id=version.dataset_id,
+        version_id=version.pk,
+    )
 
 
 def _check_secrets(*, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel):
@@ -368,6 +370,10 @@ def run_submit(
         workflow=workflow, spec_text=spec_text, inputs=inputs, cluster_id=cluster_id
     )
     supplied = _supplied_inputs(inputs)
+    # A re-run that keeps jobs reads what they read: the pinned versions of the run before.
+    resolved = (
+        ResolvedInputs.from_json(rerun_of.resolved_inputs) if reuse else prepared.resolved_inputs
+    )
     with transaction.atomic():
         stored_spec = spec_store(text=prepared.spec_text, parsed=prepared.spec.to_json())
         Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
@@ -381,7 +387,7 @@ def run_submit(
             number=number,
             spec=stored_spec,
             inputs=supplied,
-            resolved_inputs=rerun_of.resolved_inputs if reuse else prepared.resolved_inputs,
+            resolved_inputs=resolved.to_json(),
             cluster=prepared.cluster,
             created_by=user,
             reason=reason,

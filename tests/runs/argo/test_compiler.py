@@ -25,6 +25,7 @@ from runs.engine.argo.compiler import (
     manifest_yaml,
     task_names,
 )
+from runs.values import ResolvedInputs, VersionSlot
 from tests.paths import EXAMPLES, REPO
 from tests.runs.argo.schema import schema_errors
 from tests.runs.argo.specgen import INSTANCE_TYPES, generated_spec
@@ -112,18 +113,20 @@ def test_generated_specs_compile_to_valid_workflows(seed):
         name=f"gw-{seed}-generated",
         run_id=seed,
         workflow_label="generated #1",
-        resolved_inputs={
-            "workflow": {
-                "corpus": {
-                    "type": "dataset",
-                    "with": {"ref": "corpus"},
-                    "dataset": {"id": "corpus:v3", "datasetId": "abc", "versionId": 3},
-                },
-                "top": {"type": "string", "with": {"value": "7"}},
-                "given": {"type": "string", "with": {"value": "given at run time"}},
-                "scratch": {"type": "volume", "with": {}},
+        resolved_inputs=ResolvedInputs.from_json(
+            {
+                "workflow": {
+                    "corpus": {
+                        "type": "dataset",
+                        "with": {"ref": "corpus"},
+                        "dataset": {"id": "corpus:v3", "datasetId": "abc", "versionId": 3},
+                    },
+                    "top": {"type": "string", "with": {"value": "7"}},
+                    "given": {"type": "string", "with": {"value": "given at run time"}},
+                    "scratch": {"type": "volume", "with": {}},
+                }
             }
-        },
+        ),
         model_ids={job.name: "m" * 15 for job in spec.jobs if job.action == "create-model"},
     )
     for cluster in (None, CLUSTER):
@@ -205,18 +208,22 @@ def pipeline():
         name="gw-7-pipeline",
         run_id=7,
         workflow_label="pipeline #3",
-        resolved_inputs={
-            "workflow": {
-                "corpus": {
-                    "type": "dataset",
-                    "with": {"ref": "corpus"},
-                    "dataset": {"id": "corpus:v2", "datasetId": "ds1", "versionId": 12},
+        resolved_inputs=ResolvedInputs.from_json(
+            {
+                "workflow": {
+                    "corpus": {
+                        "type": "dataset",
+                        "with": {"ref": "corpus"},
+                        "dataset": {"id": "corpus:v2", "datasetId": "ds1", "versionId": 12},
+                    },
+                    "top": {"type": "string", "with": {"value": "3"}},
                 },
-                "top": {"type": "string", "with": {"value": "3"}},
-            },
-            "jobs": {},
+                "jobs": {},
+            }
+        ),
+        output_versions={
+            "count": {"counts": VersionSlot(dataset_id="ds2", version="v9", version_id=19)}
         },
-        output_versions={"count": {"counts": {"datasetId": "ds2", "version": "v9"}}},
     )
     return spec, compile_workflow(spec, CLUSTER, binding)
 
