@@ -94,7 +94,8 @@ def home_page(*, user) -> dict:
         sections[project.team_id].projects.append(project)
     recent = (
         runs_of(user)
-        .select_related("workflow", "workflow__project", "created_by")
+        .summary()
+        .select_related("workflow", "workflow__project")
         .order_by("-created")[:RECENT_RUNS]
     )
     return {"sections": list(sections.values()), "recent_runs": list(recent)}
@@ -161,19 +162,7 @@ def workflow_for_page(*, user, workflow_id) -> Workflow | None:
 
 def _runs_table(workflow: Workflow) -> QuerySet[Run]:
     """A workflow's runs, newest first, with what the runs table shows."""
-    return (
-        Run.objects.filter(workflow=workflow)
-        .select_related("cluster", "created_by", "rerun_of")
-        .defer(
-            "inputs",
-            "resolved_inputs",
-            "engine_state",
-            "rerun_of__inputs",
-            "rerun_of__resolved_inputs",
-            "rerun_of__engine_state",
-        )
-        .order_by("-number")
-    )
+    return Run.objects.filter(workflow=workflow).summary().order_by("-number")
 
 
 def workflow_page(*, user, workflow_id, page: object = 1) -> dict | None:
@@ -203,10 +192,8 @@ def run_for_page(*, user, workflow_id, number: int) -> Run | None:
     """A run the user can see, with everything its pages show (spec text included)."""
     return (
         runs_of(user)
-        .select_related(
-            "spec", "cluster", "created_by", "rerun_of", "workflow", "workflow__project__team"
-        )
-        .defer("rerun_of__inputs", "rerun_of__resolved_inputs", "rerun_of__engine_state")
+        .with_rerun_number()
+        .select_related("spec", "workflow", "workflow__project__team")
         .filter(workflow_id=workflow_id, number=number)
         .first()
     )

@@ -1,4 +1,10 @@
-"""Runs of workflows and the jobs inside them."""
+"""Runs of workflows and the jobs inside them.
+
+The JSON columns' shapes (resolved inputs, outputs, attempts, engine state)
+are typed in runs.values; code reads them through it.
+"""
+
+from __future__ import annotations
 
 import secrets
 
@@ -33,6 +39,29 @@ class JobPhase(models.TextChoices):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     CANCELED = "CANCELED"
+
+
+class RunQuerySet(models.QuerySet):
+    """Runs, read with what their pages and lists show."""
+
+    # Columns a run's summary never shows: the JSON ones grow with the spec, a
+    # message with the error it tells.
+    NOT_SUMMARIZED = ("inputs", "resolved_inputs", "engine_state", "message")
+
+    def with_rerun_number(self) -> RunQuerySet:
+        """Runs with their cluster and creator, and the run each re-runs read only for its
+        summary (pages link to its number)."""
+        return self.select_related("cluster", "created_by", "rerun_of").defer(
+            *(f"rerun_of__{name}" for name in self.NOT_SUMMARIZED)
+        )
+
+    def summary(self) -> RunQuerySet:
+        """Runs as lists show them (runs.selectors.run_summary): no column it does not show.
+
+        A summary that starts reading one of them costs a query per run, which
+        the pinned query counts of the list endpoints catch.
+        """
+        return self.with_rerun_number().defer(*self.NOT_SUMMARIZED)
 
 
 class Run(models.Model):
@@ -86,6 +115,8 @@ class Run(models.Model):
         default="",
         help_text="SHA-256 of what was submitted with the key; another request may not reuse it.",
     )
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         constraints = [
