@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scratch import REPO, scratch_environment  # noqa: E402
 
+from gradient.launcher import celery_worker_command  # noqa: E402
+
 
 def chain_spec(length: int) -> str:
     lines = ["jobs:"]
@@ -105,18 +107,11 @@ def main() -> int:
         results = []
         for mode in modes:
             worker = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "gradient",
-                    "worker",
-                    "--loglevel=WARNING",
-                    f"--concurrency={args.concurrency}",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
+                celery_worker_command(
+                    concurrency=args.concurrency,
+                    hostname=f"bench-{mode.name}@%h",
+                    loglevel="WARNING",
+                ),
                 cwd=REPO,
                 env={**os.environ, **mode.env},
                 start_new_session=True,

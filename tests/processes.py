@@ -6,7 +6,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from gradient.launcher import celery_worker_command
 from gradient.private_redis import find_redis_server, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,21 +79,11 @@ def celery_worker(
     env.setdefault("LOCAL_ENGINE_RUNTIME", os.environ.get("LOCAL_ENGINE_RUNTIME", "bwrap"))
     hostname = f"test-{os.getpid()}-{next(_worker_numbers)}@localhost"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "gradient",
-        "worker",
-        "--loglevel=INFO",
-        f"--concurrency={concurrency}",
-        f"--hostname={hostname}",
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    if beat:
-        command += ["--beat", f"--schedule={settings.DATA_DIR / f'beat-{hostname}'}"]
+    command = celery_worker_command(
+        concurrency=concurrency,
+        hostname=hostname,
+        beat_schedule=settings.DATA_DIR / f"beat-{hostname}" if beat else None,
+    )
     process = subprocess.Popen(
         command,
         cwd=REPO,

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from runs.models import Run
 from runs.services import run_rerun, run_submit
-from tests.dashboard.conftest import PIPELINE
+from tests.specs import LISTING
 from workflows.models import Cluster, Secret
 from workflows.services import dataset_create, dataset_version_upload, workflow_create
 
@@ -316,7 +316,7 @@ def _more_of_everything(scene, owner) -> None:
     """Extra workflows, runs and datasets, so that a query per row would show in the counts."""
     for index in range(3):
         workflow = workflow_create(project=scene.project, name=f"extra-{index}", user=owner)
-        run_submit(workflow=workflow, spec_text=PIPELINE, user=owner)
+        run_submit(workflow=workflow, spec_text=LISTING, user=owner)
         dataset = dataset_create(project=scene.project, name=f"extra-{index}")
         dataset_version_upload(dataset=dataset, files=[("f", io.BytesIO(b"x"))])
     for _ in range(3):

@@ -9,7 +9,6 @@ import pytest
 from django.conf import settings
 
 from runs.selectors import run_status_document
-from tests.paths import EXAMPLES
 from tests.processes import celery_worker
 from tests.runs.engine_helpers import (
     DIAMOND,
@@ -21,6 +20,7 @@ from tests.runs.engine_helpers import (
     wait_for_run,
 )
 from tests.spec_docs import blocks_of, dataset_names
+from tests.specs import HELLO, PIPELINE, PIPELINE_INPUTS
 from workflows.models import DatasetVersion
 from workflows.spec import parse_spec
 
@@ -51,10 +51,7 @@ def test_the_pipeline_example_runs_end_to_end(world):
     world.dataset("reports")
     world.secret("greeting", "Hello-from-a-secret")
 
-    run = world.submit(
-        (EXAMPLES / "pipeline.yaml").read_text(),
-        inputs=(EXAMPLES / "inputs.yaml").read_text(),
-    )
+    run = world.submit(PIPELINE, inputs=PIPELINE_INPUTS)
     run = wait_for_run(run)
 
     assert run.phase == "SUCCEEDED", phases(run)
@@ -457,11 +454,17 @@ def test_the_demo_workflows_of_make_run_succeed(transactional_db, worker, tmp_pa
 
     user, created = demo_setup(password_file=tmp_path / "password")
     assert created and demo_setup(password_file=tmp_path / "password") == (user, False)
+    workflows = Workflow.objects.filter(project__team__memberships__user=user).order_by("name")
+    # The demo's workflows are the examples the rest of the suite checks.
+    assert [(w.name, w.default_spec.text) for w in workflows] == [
+        ("hello", HELLO),
+        ("word-count", PIPELINE),
+    ]
 
-    for workflow in Workflow.objects.filter(project__team__memberships__user=user):
+    for workflow in workflows:
         run = wait_for_run(run_submit(workflow=workflow, spec_text=None, user=user))
         assert run.phase == "SUCCEEDED", (workflow.name, phases(run))
-    assert "***: 12 distinct words" in job_log(run, "report")
+    assert "***: 13 distinct words" in job_log(run, "report")
 
 
 def test_very_long_lines_are_cut_and_binary_output_breaks_nothing(world):

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.factories import ProjectFactory
 from workflows.models import Dataset, DatasetVersion
 from workflows.services import dataset_create, dataset_version_reserve, dataset_version_upload
 
@@ -15,11 +14,6 @@ from workflows.services import dataset_create, dataset_version_reserve, dataset_
 def data_dir(settings, tmp_path) -> Path:
     settings.DATA_DIR = tmp_path
     return tmp_path
-
-
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 
 from runs.models import RunPhase
-from tests.factories import ProjectFactory, RunFactory, WorkflowFactory
+from tests.factories import RunFactory, WorkflowFactory
 from workflows.models import Workflow, WorkflowSpec
 
 SPEC = """\
@@ -25,16 +25,6 @@ jobs:
 """
 
 
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team)
-
-
-@pytest.fixture
-def workflow(project):
-    return WorkflowFactory(project=project, name="train")
-
-
 def _spec_url(workflow) -> str:
     return f"/api/v1/workflows/{workflow.id}/spec"
 
@@ -52,7 +42,7 @@ class TestWorkflows:
 
         assert answer == {
             "id": str(workflow.id),
-            "name": "train",
+            "name": workflow.name,
             "projectId": workflow.project_id,
             "created": answer["created"],
             "createdBy": None,
@@ -74,7 +64,9 @@ class TestWorkflows:
 
     def test_create_refuses_a_duplicate_name(self, as_user, workflow):
         answer = as_user("owner").post(
-            "/api/v1/workflows", {"name": "train", "projectId": workflow.project_id}, format="json"
+            "/api/v1/workflows",
+            {"name": workflow.name, "projectId": workflow.project_id},
+            format="json",
         )
 
         assert answer.status_code == 400
