@@ -7,7 +7,7 @@ from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.selectors import log_lines, run_status_document
 from runs.services import SubmissionError, jobs_to_reuse, run_rerun, run_submit
 from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
-from workflows.models import Dataset, DatasetVersion, Secret, WorkflowSpec
+from workflows.models import Dataset, DatasetVersion, Secret, StoredSpec
 from workflows.services import secret_set
 from workflows.spec import parse_spec
 
@@ -84,7 +84,7 @@ def ready(project, cluster, workflow):
 
 
 def _counts() -> tuple[int, int, int]:
-    return Run.objects.count(), JobRun.objects.count(), WorkflowSpec.objects.count()
+    return Run.objects.count(), JobRun.objects.count(), StoredSpec.objects.count()
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ from runs.engine.argo.compiler import (
     compile_workflow,
 )
 from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.services import job_version_reserve
 from runs.specs import spec_model
 from runs.transitions import job_transition, jobs_cancel_pending, run_transition
 from workflows.clusters import InstanceTypeError, cluster_shapes
@@ -55,7 +56,7 @@ from workflows.selectors import (
     dataset_find,
     secret_values,
 )
-from workflows.services import SpecRejected, dataset_version_reserve, spec_checked
+from workflows.services import SpecRejected, spec_checked
 from workflows.spec import WorkflowSpec, errors_at
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def _reserve(run: Run, spec: WorkflowSpec) -> dict:
                     dataset = dataset_find(project=project, ref=output.with_["ref"])
                 except DatasetRefError as error:
                     raise SubmissionFailed(f"jobs.{job.name}.outputs.{name}: {error}") from None
-                version = dataset_version_reserve(dataset=dataset, producing_job=jobs[job.name])
+                version = job_version_reserve(job=jobs[job.name], dataset=dataset)
                 datasets.setdefault(job.name, {})[name] = {
                     "datasetId": dataset.pk,
                     "version": version.version,
