@@ -120,7 +120,11 @@ def project_page(*, user, project_id: int) -> dict | None:
         last_phase=_latest_run("phase"),
         last_created=_latest_run("created"),
     )
-    versions = DatasetVersion.objects.filter(is_committed=True).order_by("-created", "-id")
+    versions = (
+        DatasetVersion.objects.filter(is_committed=True)
+        .select_related("producer")
+        .order_by("-created", "-id")
+    )
     datasets = (
         Dataset.objects.filter(project=project)
         .prefetch_related(Prefetch("versions", queryset=versions, to_attr="version_list"))

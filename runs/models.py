@@ -76,7 +76,7 @@ class Run(models.Model):
         "workflows.Workflow", on_delete=models.CASCADE, related_name="runs"
     )
     number = models.PositiveIntegerField()
-    spec = models.ForeignKey("workflows.WorkflowSpec", on_delete=models.PROTECT, related_name="+")
+    spec = models.ForeignKey("workflows.StoredSpec", on_delete=models.PROTECT, related_name="+")
     inputs = models.JSONField(default=dict, blank=True, help_text="Run-time inputs as supplied.")
     resolved_inputs = models.JSONField(
         default=dict,
@@ -224,3 +224,38 @@ class GpuLease(models.Model):
 
     def __str__(self) -> str:
         return f"GPU {self.index} of {self.host} for job {self.job_id}"
+
+
+class ProducedVersion(models.Model):
+    """A dataset version that a job committed as an output.
+
+    The link lives here rather than as a field of DatasetVersion so that
+    workflows/ needs nothing of runs/; a version outlives its job (the link
+    goes with the job, the version stays).
+    """
+
+    dataset_version = models.OneToOneField(
+        "workflows.DatasetVersion",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="producer",
+    )
+    job = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="produced_versions")
+
+    def __str__(self) -> str:
+        return f"{self.dataset_version_id} by job {self.job_id}"
+
+
+class ProducedModel(models.Model):
+    """A registered model that a job's `create-model@v1` made; kept here as ProducedVersion is."""
+
+    model = models.OneToOneField(
+        "workflows.RegisteredModel",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="producer",
+    )
+    job = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="produced_models")
+
+    def __str__(self) -> str:
+        return f"{self.model_id} by job {self.job_id}"

@@ -27,12 +27,12 @@ from runs import queue
 from runs.engine import engine_for
 from runs.events import publish_on_commit
 from runs.logs import LogWriter
-from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.models import JobPhase, JobRun, ProducedModel, ProducedVersion, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
 from runs.values import PinnedVersion, ResolvedInput, ResolvedInputs
 from workflows.clusters import InstanceTypeError
-from workflows.models import Cluster, Workflow
+from workflows.models import Cluster, Dataset, DatasetVersion, Project, RegisteredModel, Workflow
 from workflows.selectors import (
     DatasetRefError,
     cluster_for_run,
@@ -41,7 +41,7 @@ from workflows.selectors import (
     dataset_version_resolve,
     secrets_resolve,
 )
-from workflows.services import spec_store
+from workflows.services import InvalidRequest, dataset_version_reserve, spec_store
 from workflows.spec import SpecError, parse_spec, resolve_run_inputs, utf8_size
 from workflows.spec import WorkflowSpec as SpecModel
 from workflows.spec.locate import errors_at
@@ -540,3 +540,42 @@ def job_detail_set(*, job_run: JobRun, message: str) -> bool:
             }
             publish_on_commit(job_run.run_id, event)
     return bool(changed)
+
+
+def job_version_reserve(*, job: JobRun, dataset: Dataset) -> DatasetVersion:
+    """A new version of `dataset` for an output of `job`, recorded as the job's."""
+    with transaction.atomic():
+        version = dataset_version_reserve(dataset=dataset)
+        ProducedVersion.objects.create(dataset_version=version, job=job)
+    return version
+
+
+def job_model_register(*, job: JobRun, **fields) -> RegisteredModel:
+    """A model that `job`'s create-model@v1 registers, recorded as the job's."""
+    with transaction.atomic():
+        model = RegisteredModel.objects.create(**fields)
+        ProducedModel.objects.create(model=model, job=job)
+    return model
+
+
+ACTIVE_RUN_PHASES = (RunPhase.PENDING, RunPhase.RUNNING)
+
+
+def delete_refuse_active_runs(sender, instance: Project | Workflow, **_) -> None:
+    """Refuse to delete a project or workflow while one of its runs is pending or running.
+
+    Deleting the rows of a run an engine is executing would leave its jobs
+    writing to nothing; the run must end first. Connected to
+    workflows.services.delete_requested by RunsConfig.ready.
+    """
+    if sender is Project:
+        runs, what = Run.objects.filter(workflow__project=instance), f'project "{instance.name}"'
+    else:
+        runs, what = Run.objects.filter(workflow=instance), f'workflow "{instance.name}"'
+    active = runs.filter(phase__in=ACTIVE_RUN_PHASES).count()
+    if active:
+        raise InvalidRequest(
+            f"{what} has {active} run(s) still pending or running; cancel them or let them "
+            "finish, then delete it",
+            status=409,
+        )

@@ -68,6 +68,7 @@ def test_the_pipeline_example_runs_end_to_end(world):
     report = status["jobs"]["report"]["outputs"]["report"]["dataset"]
     version = DatasetVersion.objects.get(pk=report["versionId"])
     assert version.is_committed and version.file_count == 1
+    assert version.producer.job == run.jobs.get(name="report")
     text = (Path(version.storage_location) / "report.txt").read_text()
     assert text.startswith("Hello-from-a-secret: 6 distinct words")
     assert len(text.splitlines()) == 4
@@ -382,7 +383,7 @@ def test_a_secret_echoed_by_a_job_shows_as_stars(world):
 
 
 def test_create_model_registers_a_model_from_a_dataset(world):
-    from workflows.models import Model
+    from workflows.models import RegisteredModel
 
     world.dataset("trained", {"model.onnx": b"onnx-bytes"})
     run = world.submit(
@@ -400,10 +401,11 @@ def test_create_model_registers_a_model_from_a_dataset(world):
     run = wait_for_run(run)
 
     assert run.phase == "SUCCEEDED", job_log(run, "register")
-    model = Model.objects.get()
+    model = RegisteredModel.objects.get()
     assert (model.name, model.model_type) == ("digits", "ONNX")
     assert model.dataset_version.dataset.name == "trained"
     assert run.jobs.get(name="register").outputs == {"model-id": {"value": model.id}}
+    assert model.producer.job == run.jobs.get(name="register")
 
 
 def test_run_spec_submits_waits_and_prints_the_status_with_logs(world, tmp_path, capsys):

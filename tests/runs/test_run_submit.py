@@ -8,7 +8,7 @@ from runs.selectors import log_lines, run_status_document
 from runs.services import SubmissionError, jobs_to_reuse, run_rerun, run_submit
 from tests.factories import ClusterFactory, WorkflowFactory
 from tests.specs import LISTING
-from workflows.models import Dataset, DatasetVersion, Secret, WorkflowSpec
+from workflows.models import Dataset, DatasetVersion, Secret, StoredSpec
 from workflows.services import secret_set
 from workflows.spec import parse_spec
 
@@ -35,7 +35,7 @@ def ready(project, cluster, workflow):
 
 
 def _counts() -> tuple[int, int, int]:
-    return Run.objects.count(), JobRun.objects.count(), WorkflowSpec.objects.count()
+    return Run.objects.count(), JobRun.objects.count(), StoredSpec.objects.count()
 
 
 @pytest.fixture

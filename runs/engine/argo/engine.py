@@ -42,6 +42,7 @@ from runs.engine.argo.compiler import (
     compile_workflow,
 )
 from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.services import job_version_reserve
 from runs.specs import spec_model
 from runs.transitions import job_transition, jobs_cancel_pending, run_transition
 from runs.values import (
@@ -63,7 +64,7 @@ from workflows.selectors import (
     dataset_find,
     secret_values,
 )
-from workflows.services import SpecRejected, dataset_version_reserve, spec_checked
+from workflows.services import SpecRejected, spec_checked
 from workflows.spec import WorkflowSpec, errors_at
 
 logger = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ def _reserve(run: Run, spec: WorkflowSpec) -> EngineState:
                     dataset = dataset_find(project=project, ref=output.with_["ref"])
                 except DatasetRefError as error:
                     raise SubmissionFailed(f"jobs.{job.name}.outputs.{name}: {error}") from None
-                version = dataset_version_reserve(dataset=dataset, producing_job=jobs[job.name])
+                version = job_version_reserve(job=jobs[job.name], dataset=dataset)
                 datasets.setdefault(job.name, {})[name] = VersionSlot(
                     dataset_id=dataset.pk,
                     version=version.version,

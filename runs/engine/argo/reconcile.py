@@ -41,6 +41,7 @@ from runs.engine.argo.status import (
 )
 from runs.masking import outputs_masked, run_secret_mask
 from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.services import job_model_register
 from runs.specs import spec_model
 from runs.transitions import (
     JOB_FINAL,
@@ -62,7 +63,7 @@ from runs.values import (
     attempts_to_json,
     outputs_to_json,
 )
-from workflows.models import DatasetVersion, Model
+from workflows.models import DatasetVersion, RegisteredModel
 from workflows.services import dataset_version_commit, staging_folder
 from workflows.spec import Job, WorkflowSpec, string_output_problem
 from workflows.spec.durations import format_duration
@@ -343,20 +344,20 @@ def _model_version_id(ctx: Pass, job: Job) -> int:
 
 def _register_model(ctx: Pass, row: JobRun, job: Job) -> None:
     model_id = ctx.state.models[job.name]
-    if Model.objects.filter(pk=model_id).exists():
+    if RegisteredModel.objects.filter(pk=model_id).exists():
         return
     try:
         with transaction.atomic():
-            Model.objects.create(
+            job_model_register(
+                job=row,
                 id=model_id,
                 project_id=ctx.run.workflow.project_id,
                 name=str(job.params["name"]),
                 model_type=str(job.params.get("type") or "Custom"),
                 dataset_version_id=_model_version_id(ctx, job),
-                job_run=row,
             )
     except IntegrityError:
-        if not Model.objects.filter(pk=model_id).exists():
+        if not RegisteredModel.objects.filter(pk=model_id).exists():
             raise
 
 

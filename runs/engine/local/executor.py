@@ -53,7 +53,7 @@ from runs.engine.local.workspace import (
 from runs.logs import LogWriter
 from runs.masking import outputs_masked, run_secret_values
 from runs.models import JobPhase, JobRun, Run
-from runs.services import job_detail_set
+from runs.services import job_detail_set, job_version_reserve
 from runs.specs import spec_model
 from runs.transitions import job_transition
 from runs.values import (
@@ -71,7 +71,7 @@ from workflows.models import Cluster
 from workflows.registries import registry_auth_file
 from workflows.secret_values import SecretUnreadable
 from workflows.selectors import container_registry_credentials, dataset_find, secret_values
-from workflows.services import dataset_version_commit, dataset_version_reserve
+from workflows.services import dataset_version_commit
 from workflows.spec import Job
 from workflows.spec.durations import format_duration
 
@@ -438,7 +438,7 @@ def _collect_outputs(job_run: JobRun, job: Job, workspace: Workspace) -> dict[st
     for name, staged in list(workspace.dataset_outputs.items()):
         project = job_run.run.workflow.project
         dataset = dataset_find(project=project, ref=job.outputs[name].with_["ref"])
-        version = dataset_version_reserve(dataset=dataset, producing_job=job_run)
+        version = job_version_reserve(job=job_run, dataset=dataset)
         dataset_version_commit(version=version, staged=staged)
         del workspace.dataset_outputs[name]
         outputs[name] = DatasetOutput(id=f"{dataset.name}:{version.version}", version_id=version.pk)

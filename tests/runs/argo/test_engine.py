@@ -22,7 +22,7 @@ from tests.runs.argo.conftest import BUCKET, NAMESPACE
 from tests.runs.argo.schema import schema_errors
 from tests.runs.engine_helpers import DIAMOND, DIAMOND_BROKEN_PHASES, job_log, phases
 from tests.specs import PIPELINE, PIPELINE_INPUTS
-from workflows.models import DatasetVersion, Model
+from workflows.models import DatasetVersion, RegisteredModel
 
 
 def drive(run: Run, sim: ArgoSimulator, max_steps: int = 100) -> Run:
@@ -392,14 +392,14 @@ def test_create_model_registers_the_model_when_the_job_succeeds(world, sim):
     run = drive(run, sim)
 
     assert run.phase == "SUCCEEDED", phases(run)
-    model = Model.objects.get(pk=model_id)
+    model = RegisteredModel.objects.get(pk=model_id)
     trained = run.jobs.get(name="train").outputs["trained"]["dataset"]
     assert (model.name, model.model_type, model.dataset_version_id) == (
         "resnet",
         "ONNX",
         trained["versionId"],
     )
-    assert model.job_run == run.jobs.get(name="register")
+    assert model.producer.job == run.jobs.get(name="register")
     assert run.jobs.get(name="register").outputs == {"model-id": {"value": model_id}}
     assert {"name": "model-id", "value": model_id} in _node(sim, run, "use")["inputs"]["parameters"]
 
