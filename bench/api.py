@@ -180,14 +180,14 @@ def _remove(made: Made) -> None:
     from django.db.models import ProtectedError
 
     from runs.models import Run
-    from workflows.models import WorkflowSpec
+    from workflows.models import StoredSpec
 
     Run.objects.filter(workflow__project__team=made.team).delete()
     made.team.delete()
     made.user.delete()
     for spec_id in made.spec_ids:
         try:
-            WorkflowSpec.objects.filter(pk=spec_id).delete()
+            StoredSpec.objects.filter(pk=spec_id).delete()
         except ProtectedError:
             pass  # the same spec text was already stored and is used elsewhere
 

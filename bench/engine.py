@@ -37,7 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scratch import REPO, scratch_environment  # noqa: E402
+from scratch import REPO, print_table, scratch_environment  # noqa: E402
+
+from gradient.launcher import celery_worker_command  # noqa: E402
 
 
 def chain_spec(length: int) -> str:
@@ -105,18 +107,11 @@ def main() -> int:
         results = []
         for mode in modes:
             worker = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "gradient",
-                    "worker",
-                    "--loglevel=WARNING",
-                    f"--concurrency={args.concurrency}",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
+                celery_worker_command(
+                    concurrency=args.concurrency,
+                    hostname=f"bench-{mode.name}@%h",
+                    loglevel="WARNING",
+                ),
                 cwd=REPO,
                 env={**os.environ, **mode.env},
                 start_new_session=True,
@@ -262,11 +257,11 @@ def report(args, results) -> None:
                 max(found["lost"]) == 0,
             ),
         ]
-    print(f"\nlocal engine, {args.repeats} repeats, worker concurrency {args.concurrency}")
-    print(f"{'measure':<48} {'median':>14} {'target':>16}  met")
-    for name, value, target, met in rows:
-        shown = "-" if met is None else "yes" if met else "NO"
-        print(f"{name:<48} {value:>14} {target:>16}  {shown}")
+    print_table(
+        f"local engine, {args.repeats} repeats, worker concurrency {args.concurrency}",
+        ("measure", "median", "target"),
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A throwaway world for a benchmark: data folder, database, Redis, Django."""
+"""A throwaway world for a benchmark (data folder, database, Redis, Django), and its table."""
 
 from __future__ import annotations
 
@@ -46,3 +46,13 @@ def scratch_environment(name: str, **extra_env: str) -> Iterator[Path]:
         if redis is not None:
             redis.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def print_table(heading: str, columns: tuple[str, str, str], rows: list[tuple]) -> None:
+    """Rows of (what, value, target, met) under `heading`; met is True, False or None."""
+    width = max(len(columns[0]), *(len(row[0]) for row in rows))
+    print(f"\n{heading}")
+    print(f"{columns[0]:<{width}} {columns[1]:>14} {columns[2]:>16}  met")
+    for name, value, target, met in rows:
+        shown = "-" if met is None else "yes" if met else "NO"
+        print(f"{name:<{width}} {value:>14} {target:>16}  {shown}")

@@ -12,9 +12,19 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from dashboard.diff import SpecDiff, spec_diff
-from runs.masking import output_shown
 from runs.models import JobRun, Run
 from runs.selectors import job_get, run_status_document, runs_of
+from runs.values import (
+    DatasetOutput,
+    Output,
+    PinnedVersion,
+    ResolvedInput,
+    ResolvedInputs,
+    StringOutput,
+    VolumeOutput,
+    attempts_from_json,
+    outputs_from_json,
+)
 from workflows.access import Action, can
 from workflows.models import (
     Cluster,
@@ -84,7 +94,8 @@ def home_page(*, user) -> dict:
         sections[project.team_id].projects.append(project)
     recent = (
         runs_of(user)
-        .select_related("workflow", "workflow__project", "created_by")
+        .summary()
+        .select_related("workflow", "workflow__project")
         .order_by("-created")[:RECENT_RUNS]
     )
     return {"sections": list(sections.values()), "recent_runs": list(recent)}
@@ -109,7 +120,11 @@ def project_page(*, user, project_id: int) -> dict | None:
         last_phase=_latest_run("phase"),
         last_created=_latest_run("created"),
     )
-    versions = DatasetVersion.objects.filter(is_committed=True).order_by("-created", "-id")
+    versions = (
+        DatasetVersion.objects.filter(is_committed=True)
+        .select_related("producer")
+        .order_by("-created", "-id")
+    )
     datasets = (
         Dataset.objects.filter(project=project)
         .prefetch_related(Prefetch("versions", queryset=versions, to_attr="version_list"))
@@ -151,19 +166,7 @@ def workflow_for_page(*, user, workflow_id) -> Workflow | None:
 
 def _runs_table(workflow: Workflow) -> QuerySet[Run]:
     """A workflow's runs, newest first, with what the runs table shows."""
-    return (
-        Run.objects.filter(workflow=workflow)
-        .select_related("cluster", "created_by", "rerun_of")
-        .defer(
-            "inputs",
-            "resolved_inputs",
-            "engine_state",
-            "rerun_of__inputs",
-            "rerun_of__resolved_inputs",
-            "rerun_of__engine_state",
-        )
-        .order_by("-number")
-    )
+    return Run.objects.filter(workflow=workflow).summary().order_by("-number")
 
 
 def workflow_page(*, user, workflow_id, page: object = 1) -> dict | None:
@@ -193,10 +196,8 @@ def run_for_page(*, user, workflow_id, number: int) -> Run | None:
     """A run the user can see, with everything its pages show (spec text included)."""
     return (
         runs_of(user)
-        .select_related(
-            "spec", "cluster", "created_by", "rerun_of", "workflow", "workflow__project__team"
-        )
-        .defer("rerun_of__inputs", "rerun_of__resolved_inputs", "rerun_of__engine_state")
+        .with_rerun_number()
+        .select_related("spec", "workflow", "workflow__project__team")
         .filter(workflow_id=workflow_id, number=number)
         .first()
     )
@@ -283,40 +284,69 @@ def _dataset_use(name: str, ref: str, version: DatasetVersion | None) -> Dataset
     )
 
 
-def _input_value(job_input, job: JobRun, resolved: dict, outputs_by_job: dict) -> dict:
-    """The resolved value behind a job input: {"dataset": {...}} or {"value": ...} or {}."""
-    source = job_input.source
-    if source.kind == "workflow":
-        return resolved.get("workflow", {}).get(source.workflow_input, {})
-    if source.kind == "job":
-        return outputs_by_job.get(source.job, {}).get(source.output, {})
-    return resolved.get("jobs", {}).get(job.name, {}).get(job_input.name, source.with_ or {})
+# What a job read or wrote: a value of the run's inputs or an output of a job.
+Value = ResolvedInput | Output
 
 
-def _uses(entries: dict, project: Project) -> tuple[list[DatasetUse], list[ValueUse]]:
-    """Datasets and values from {name: resolved value}, versions loaded in one query."""
-    version_ids = {
-        entry["dataset"].get("versionId")
-        for entry in entries.values()
-        if isinstance(entry.get("dataset"), dict)
-    }
+def _version_read(value: Value) -> PinnedVersion | DatasetOutput | None:
+    """The dataset version behind a value (its ``id`` and ``version_id``), if it is one."""
+    if isinstance(value, DatasetOutput):
+        return value
+    if isinstance(value, ResolvedInput):
+        return value.dataset
+    return None
+
+
+def _value_use(name: str, value: Value) -> ValueUse:
+    if isinstance(value, StringOutput):
+        return ValueUse(name=name, kind="string", value=value.shown_value)
+    if isinstance(value, VolumeOutput):
+        return ValueUse(name=name, kind="volume", value=None)
+    return ValueUse(name=name, kind=value.type, value=value.value)
+
+
+def _uses(values: dict[str, Value], project: Project) -> tuple[list[DatasetUse], list[ValueUse]]:
+    """Datasets and other values by name, dataset versions loaded in one query."""
+    read = {name: _version_read(value) for name, value in values.items()}
+    version_ids = {pinned.version_id for pinned in read.values() if pinned is not None}
     versions = DatasetVersion.objects.filter(
-        pk__in=version_ids - {None}, dataset__project=project, is_committed=True
+        pk__in=version_ids, dataset__project=project, is_committed=True
     ).select_related("dataset")
     by_id = {version.pk: version for version in versions}
-    datasets, values = [], []
-    for name, entry in entries.items():
-        if isinstance(entry.get("dataset"), dict):
-            dataset = entry["dataset"]
-            version = by_id.get(dataset.get("versionId"))
-            datasets.append(_dataset_use(name, dataset.get("id", ""), version))
-        elif "value" in entry:
-            values.append(ValueUse(name=name, kind="string", value=output_shown(entry)))
-        elif "volume" in entry or entry.get("type") == "volume":
-            values.append(ValueUse(name=name, kind="volume", value=None))
+    datasets, others = [], []
+    for name, value in values.items():
+        pinned = read[name]
+        if pinned is not None:
+            datasets.append(_dataset_use(name, pinned.id, by_id.get(pinned.version_id)))
         else:
-            values.append(ValueUse(name=name, kind=entry.get("type", "string"), value=None))
-    return datasets, values
+            others.append(_value_use(name, value))
+    return datasets, others
+
+
+def _inputs_read(run: Run, job: JobRun) -> dict[str, Value]:
+    """What each input of the job reads: the run's value, or the output of the job before;
+    an input whose value is not there yet shows as its type."""
+    parsed = parse_spec(run.spec.text)
+    if not parsed.valid or job.name not in parsed.spec.job_names:
+        return {}
+    spec = parsed.spec
+    spec_job = spec.job(job.name)
+    resolved = ResolvedInputs.from_json(run.resolved_inputs)
+    produced = {
+        name: outputs_from_json(outputs)
+        for name, outputs in JobRun.objects.filter(
+            run_id=run.pk, name__in=list(spec_job.upstream)
+        ).values_list("name", "outputs")
+    }
+    inputs: dict[str, Value] = {}
+    for name, job_input in spec_job.inputs.items():
+        source = job_input.source
+        if source.kind == "job":
+            value = produced.get(source.job, {}).get(source.output)
+        else:
+            value = resolved.job_input(spec, spec_job, name)
+        inputs[name] = value or ResolvedInput(type=job_input.type)
+    return inputs
 
 
 def job_panel(*, user, workflow_id, number: int, job_name: str) -> dict | None:
@@ -329,21 +359,9 @@ def job_panel(*, user, workflow_id, number: int, job_name: str) -> dict | None:
         .only("spec__text", "resolved_inputs", "workflow__project", "number", "workflow_id")
         .get(pk=job.run_id)
     )
-    parsed = parse_spec(run.spec.text)
-    inputs: dict = {}
-    if parsed.valid and job.name in parsed.spec.job_names:
-        spec_job = parsed.spec.job(job.name)
-        needed = list(spec_job.upstream)
-        outputs_by_job = dict(
-            JobRun.objects.filter(run_id=run.pk, name__in=needed).values_list("name", "outputs")
-        )
-        inputs = {
-            name: _input_value(job_input, job, run.resolved_inputs, outputs_by_job)
-            for name, job_input in spec_job.inputs.items()
-        }
     project = run.workflow.project
-    input_datasets, input_values = _uses(inputs, project)
-    output_datasets, output_values = _uses(job.outputs or {}, project)
+    input_datasets, input_values = _uses(_inputs_read(run, job), project)
+    output_datasets, output_values = _uses(outputs_from_json(job.outputs), project)
     return {
         "job": job,
         "run": run,
@@ -353,19 +371,8 @@ def job_panel(*, user, workflow_id, number: int, job_name: str) -> dict | None:
         "input_values": input_values,
         "output_datasets": output_datasets,
         "output_values": output_values,
-        "attempts": [
-            {**attempt, "duration": _attempt_seconds(attempt)} for attempt in job.attempts or []
-        ],
+        "attempts": attempts_from_json(job.attempts),
     }
-
-
-def _attempt_seconds(attempt: dict) -> float | None:
-    try:
-        started = datetime.fromisoformat(attempt["started"])
-        finished = datetime.fromisoformat(attempt["finished"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (finished - started).total_seconds()
 
 
 def job_for_log(*, user, workflow_id, number: int, job_name: str) -> JobRun | None:
@@ -414,29 +421,23 @@ class DatasetRow:
         return self.left != self.right
 
 
-def _input_text(entry: dict) -> str:
-    if isinstance(entry.get("dataset"), dict):
-        return entry["dataset"].get("id", "")
-    if "value" in entry:
-        return str(entry["value"])
-    ref = (entry.get("with") or {}).get("ref")
-    return ref or (entry.get("type") or "")
+def _input_text(value: ResolvedInput) -> str:
+    if value.dataset is not None:
+        return value.dataset.id
+    if value.type == "string":
+        return str(value.value)
+    return value.ref or ""
 
 
 def _datasets_of(run: Run, jobs: list[JobRun]) -> dict[str, str]:
     """Where -> dataset version id, for every dataset version the run read or wrote."""
     found: dict[str, str] = {}
-    for name, entry in (run.resolved_inputs or {}).get("workflow", {}).items():
-        if isinstance(entry.get("dataset"), dict):
-            found[f"input {name}"] = entry["dataset"].get("id", "")
-    for job_name, entries in (run.resolved_inputs or {}).get("jobs", {}).items():
-        for name, entry in entries.items():
-            if isinstance(entry.get("dataset"), dict):
-                found[f"{job_name} reads {name}"] = entry["dataset"].get("id", "")
+    for job_name, name, pinned in ResolvedInputs.from_json(run.resolved_inputs).pinned():
+        found[f"input {name}" if job_name is None else f"{job_name} reads {name}"] = pinned.id
     for job in jobs:
-        for name, entry in (job.outputs or {}).items():
-            if isinstance(entry, dict) and isinstance(entry.get("dataset"), dict):
-                found[f"{job.name} writes {name}"] = entry["dataset"].get("id", "")
+        for name, output in outputs_from_json(job.outputs).items():
+            if isinstance(output, DatasetOutput):
+                found[f"{job.name} writes {name}"] = output.id
     return found
 
 
@@ -452,8 +453,8 @@ def run_diff(*, user, workflow_id, number: int, other: int) -> dict | None:
     if left is None or right is None:
         return None
     left_jobs, right_jobs = list(left.jobs.all()), list(right.jobs.all())
-    left_inputs = run_status_document(left, left_jobs)["status"]["inputs"]
-    right_inputs = run_status_document(right, right_jobs)["status"]["inputs"]
+    left_inputs = ResolvedInputs.from_json(left.resolved_inputs).workflow
+    right_inputs = ResolvedInputs.from_json(right.resolved_inputs).workflow
     diff: SpecDiff = spec_diff(left.spec.text, right.spec.text)
     jobs = [
         JobRow(

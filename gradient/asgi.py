@@ -14,7 +14,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded)
 
 from gradient.routing import websocket_urlpatterns  # noqa: E402
-from workflows.git.asgi import WebhookBodyGate  # noqa: E402
+from triggers.asgi import WebhookBodyGate  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

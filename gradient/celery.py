@@ -10,8 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gradient.settings")
 app = Celery("gradient")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# Task modules of packages inside apps, which autodiscovery (app.tasks only) misses.
-app.autodiscover_tasks(["workflows.git"])
 
 
 @worker_process_shutdown.connect

@@ -48,6 +48,34 @@ RESTART_BACKOFF_MAX = 30.0
 STABLE_SECONDS = 60.0
 
 
+def celery_worker_command(
+    *, concurrency: int, hostname: str, loglevel: str = "INFO", beat_schedule: Path | None = None
+) -> list[str]:
+    """The command line of a Celery worker of this app, with beat when given its schedule file.
+
+    The one place it is written: `make run`, the tests' workers (tests/processes.py)
+    and bench/engine.py start workers with it. Mingle and gossip are off: they
+    share revoked task ids and clocks between workers, nothing here revokes
+    tasks, and they add a second or so to every start.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "gradient",
+        "worker",
+        f"--loglevel={loglevel}",
+        f"--concurrency={concurrency}",
+        f"--hostname={hostname}",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    if beat_schedule is not None:
+        command += ["--beat", f"--schedule={beat_schedule}"]
+    return command
+
+
 def _die_with_parent() -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -268,21 +296,15 @@ def run_dashboard() -> int:
         _run_step([python, "manage.py", "collectstatic", "--noinput", "-v0"], env, "collectstatic")
         _run_step([python, "manage.py", "setup_demo"], env, "creating the demo data")
         concurrency = env.get("WORKER_CONCURRENCY", str(max(2, os.cpu_count() or 2)))
+        if not concurrency.isdecimal():
+            raise SystemExit(f"make run: WORKER_CONCURRENCY must be a number, not {concurrency!r}")
         supervisor.start(
             "the Celery worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "gradient",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={concurrency}",
-                "--hostname=worker@%h",
-                "--beat",
-                f"--schedule={run_dir / 'celerybeat-schedule'}",
-            ],
+            celery_worker_command(
+                concurrency=int(concurrency),
+                hostname="worker@%h",
+                beat_schedule=run_dir / "celerybeat-schedule",
+            ),
         )
         supervisor.start("the Argo watcher", [python, "manage.py", "argo_watch"])
         supervisor.start(

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "axes",
     "workflows",
     "runs",
+    "triggers",
     "dashboard",
 ]
 

@@ -15,5 +15,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("gradient/", include("gradient.cli_api.urls")),
     path("", include("dashboard.urls")),
-    path("", include("workflows.git.urls")),
+    path("", include("triggers.urls")),
 ]

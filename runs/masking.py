@@ -11,8 +11,8 @@ A string output that holds a secret value keeps the real value under `value`
 gains `shown`, the value with the secrets masked, when it is stored. Every
 surface that shows outputs (the status document, hence the REST API, the
 /gradient surface and the websocket; the dashboard's job panel and run
-comparison) shows them through `outputs_shown` / `output_shown`, never
-`value` directly. Masking when the value is stored uses the secret values of
+comparison) shows them through `outputs_shown` or `StringOutput.shown_value`,
+never `value` directly. Masking when the value is stored uses the secret values of
 that moment, so changing a secret later does not unmask an older run.
 """
 
@@ -23,6 +23,7 @@ import re
 from runs.logs import MASK, secret_mask
 from runs.models import Run
 from runs.specs import spec_model
+from runs.values import Output, StringOutput, outputs_from_json
 from workflows.secret_values import SecretUnreadable, decrypt_value
 from workflows.selectors import secrets_resolve
 
@@ -52,36 +53,23 @@ def run_secret_mask(run: Run) -> re.Pattern | None:
     return secret_mask(run_secret_values(run))
 
 
-def outputs_masked(outputs: dict, mask: re.Pattern | None) -> dict:
+def outputs_masked(outputs: dict[str, Output], mask: re.Pattern | None) -> dict[str, Output]:
     """The job's outputs as stored: each string value holding a secret gains a masked `shown`."""
     if mask is None:
         return outputs
-    stored = {}
-    for name, entry in outputs.items():
-        value = entry.get("value") if isinstance(entry, dict) else None
-        if isinstance(value, str):
-            shown = mask.sub(MASK, value)
-            if shown != value:
-                entry = {**entry, "shown": shown}
-        stored[name] = entry
-    return stored
-
-
-def output_shown(entry: dict) -> object:
-    """What a surface shows of a string output: the masked copy when there is one."""
-    return entry["shown"] if "shown" in entry else entry.get("value")
+    return {
+        name: output.masked(mask, MASK) if isinstance(output, StringOutput) else output
+        for name, output in outputs.items()
+    }
 
 
 def outputs_shown(outputs: dict | None) -> dict | None:
-    """The outputs as shown: a masked `value` in place of one holding a secret."""
-    if not outputs or not any(
-        isinstance(entry, dict) and "shown" in entry for entry in outputs.values()
-    ):
+    """A job's stored outputs as the status document shows them: masked text as `value`."""
+    if not outputs:
         return outputs
     shown = {}
-    for name, entry in outputs.items():
-        if isinstance(entry, dict) and "shown" in entry:
-            entry = {key: value for key, value in entry.items() if key != "shown"}
-            entry["value"] = outputs[name]["shown"]
-        shown[name] = entry
+    for name, output in outputs_from_json(outputs).items():
+        if isinstance(output, StringOutput):
+            output = StringOutput(output.shown_value)
+        shown[name] = output.to_json()
     return shown

@@ -1,4 +1,10 @@
-"""Runs of workflows and the jobs inside them."""
+"""Runs of workflows and the jobs inside them.
+
+The JSON columns' shapes (resolved inputs, outputs, attempts, engine state)
+are typed in runs.values; code reads them through it.
+"""
+
+from __future__ import annotations
 
 import secrets
 
@@ -35,6 +41,29 @@ class JobPhase(models.TextChoices):
     CANCELED = "CANCELED"
 
 
+class RunQuerySet(models.QuerySet):
+    """Runs, read with what their pages and lists show."""
+
+    # Columns a run's summary never shows: the JSON ones grow with the spec, a
+    # message with the error it tells.
+    NOT_SUMMARIZED = ("inputs", "resolved_inputs", "engine_state", "message")
+
+    def with_rerun_number(self) -> RunQuerySet:
+        """Runs with their cluster and creator, and the run each re-runs read only for its
+        summary (pages link to its number)."""
+        return self.select_related("cluster", "created_by", "rerun_of").defer(
+            *(f"rerun_of__{name}" for name in self.NOT_SUMMARIZED)
+        )
+
+    def summary(self) -> RunQuerySet:
+        """Runs as lists show them (runs.selectors.run_summary): no column it does not show.
+
+        A summary that starts reading one of them costs a query per run, which
+        the pinned query counts of the list endpoints catch.
+        """
+        return self.with_rerun_number().defer(*self.NOT_SUMMARIZED)
+
+
 class Run(models.Model):
     """One execution of a workflow: which spec, on which cluster, with which inputs."""
 
@@ -47,7 +76,7 @@ class Run(models.Model):
         "workflows.Workflow", on_delete=models.CASCADE, related_name="runs"
     )
     number = models.PositiveIntegerField()
-    spec = models.ForeignKey("workflows.WorkflowSpec", on_delete=models.PROTECT, related_name="+")
+    spec = models.ForeignKey("workflows.StoredSpec", on_delete=models.PROTECT, related_name="+")
     inputs = models.JSONField(default=dict, blank=True, help_text="Run-time inputs as supplied.")
     resolved_inputs = models.JSONField(
         default=dict,
@@ -86,6 +115,8 @@ class Run(models.Model):
         default="",
         help_text="SHA-256 of what was submitted with the key; another request may not reuse it.",
     )
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -193,3 +224,38 @@ class GpuLease(models.Model):
 
     def __str__(self) -> str:
         return f"GPU {self.index} of {self.host} for job {self.job_id}"
+
+
+class ProducedVersion(models.Model):
+    """A dataset version that a job committed as an output.
+
+    The link lives here rather than as a field of DatasetVersion so that
+    workflows/ needs nothing of runs/; a version outlives its job (the link
+    goes with the job, the version stays).
+    """
+
+    dataset_version = models.OneToOneField(
+        "workflows.DatasetVersion",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="producer",
+    )
+    job = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="produced_versions")
+
+    def __str__(self) -> str:
+        return f"{self.dataset_version_id} by job {self.job_id}"
+
+
+class ProducedModel(models.Model):
+    """A registered model that a job's `create-model@v1` made; kept here as ProducedVersion is."""
+
+    model = models.OneToOneField(
+        "workflows.RegisteredModel",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="producer",
+    )
+    job = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="produced_models")
+
+    def __str__(self) -> str:
+        return f"{self.model_id} by job {self.job_id}"

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from runs.masking import outputs_shown
 from runs.models import JobRun, LogChunk, Run
+from runs.values import ResolvedInputs
 from workflows.access import visible_to
 from workflows.selectors import id_of
 
@@ -32,14 +33,14 @@ def run_with_everything(queryset: QuerySet[Run]) -> QuerySet[Run]:
     )
 
 
-def _workflow_inputs_status(resolved: dict) -> dict:
+def _workflow_inputs_status(resolved: ResolvedInputs) -> dict:
     status = {}
-    for name, value in resolved.get("workflow", {}).items():
-        entry = {"with": value.get("with", {})}
-        if "dataset" in value:
-            entry["dataset"] = {"id": value["dataset"]["id"]}
-        elif value.get("type") == "string":
-            entry["value"] = value["with"].get("value")
+    for name, value in resolved.workflow.items():
+        entry = {"with": value.with_}
+        if value.dataset is not None:
+            entry["dataset"] = {"id": value.dataset.id}
+        elif value.type == "string":
+            entry["value"] = value.value
         status[name] = entry
     return status
 
@@ -92,7 +93,7 @@ def run_status_document(run: Run, jobs: list[JobRun] | None = None) -> dict:
             "finished": _time(run.finished),
             "logId": run.log_id,
             "message": run.message,
-            "inputs": _workflow_inputs_status(run.resolved_inputs),
+            "inputs": _workflow_inputs_status(ResolvedInputs.from_json(run.resolved_inputs)),
             "jobs": {job.name: job_status(job) for job in jobs},
         },
     }
@@ -121,10 +122,6 @@ def jobs_of(user) -> QuerySet[JobRun]:
     return visible_to(user, JobRun.objects.all())
 
 
-# Columns a run summary never shows; a runs list does not read them.
-_SUMMARY_DEFERRED = ("inputs", "resolved_inputs", "engine_state", "message")
-
-
 def run_list(
     *, workflow_id, phases: list[str] | None = None, reasons: list[str] | None = None
 ) -> QuerySet:
@@ -142,17 +139,8 @@ def run_list(
 
 
 def run_summaries(run_ids) -> list[dict]:
-    """run_summary of each run in `run_ids` (a page of run_list), newest first.
-
-    The runs' large columns are not read; a summary that starts using one
-    costs a query per run, which the pinned query counts of the tests catch.
-    """
-    runs = (
-        Run.objects.filter(pk__in=list(run_ids))
-        .select_related("cluster", "created_by", "rerun_of")
-        .defer(*_SUMMARY_DEFERRED, *(f"rerun_of__{name}" for name in _SUMMARY_DEFERRED))
-        .order_by("-number")
-    )
+    """run_summary of each run in `run_ids` (a page of run_list), newest first."""
+    runs = Run.objects.filter(pk__in=list(run_ids)).summary().order_by("-number")
     return [run_summary(run) for run in runs]
 
 
@@ -192,13 +180,9 @@ def run_get(*, user, workflow_id: object, number: object) -> Run | None:
     return (
         runs_of(user)
         .filter(workflow_id=workflow_pk, number=number)
-        .select_related("spec", "cluster", "created_by", "rerun_of")
-        .defer(
-            "spec__text",
-            "rerun_of__inputs",
-            "rerun_of__resolved_inputs",
-            "rerun_of__engine_state",
-        )
+        .with_rerun_number()
+        .select_related("spec")
+        .defer("spec__text")
         .order_by()
         .first()
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -27,11 +27,12 @@ from runs import queue
 from runs.engine import engine_for
 from runs.events import publish_on_commit
 from runs.logs import LogWriter
-from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.models import JobPhase, JobRun, ProducedModel, ProducedVersion, Run, RunPhase
 from runs.specs import spec_model
 from runs.transitions import RUN_FINAL
+from runs.values import PinnedVersion, ResolvedInput, ResolvedInputs
 from workflows.clusters import InstanceTypeError
-from workflows.models import Cluster, Workflow
+from workflows.models import Cluster, Dataset, DatasetVersion, Project, RegisteredModel, Workflow
 from workflows.selectors import (
     DatasetRefError,
     cluster_for_run,
@@ -40,7 +41,7 @@ from workflows.selectors import (
     dataset_version_resolve,
     secrets_resolve,
 )
-from workflows.services import spec_store
+from workflows.services import InvalidRequest, dataset_version_reserve, spec_store
 from workflows.spec import SpecError, parse_spec, resolve_run_inputs, utf8_size
 from workflows.spec import WorkflowSpec as SpecModel
 from workflows.spec.locate import errors_at
@@ -76,7 +77,7 @@ class ParsedSubmission:
     spec_text: str
     spec: SpecModel
     cluster: Cluster
-    resolved_inputs: dict
+    resolved_inputs: ResolvedInputs
 
 
 def spec_text_checked(text: object) -> str:
@@ -101,24 +102,27 @@ def _inputs_text(inputs: str | dict | None) -> str | None:
     raise _single_error("inputs", "run inputs must be a mapping", document="inputs")
 
 
-def _resolve_datasets(*, workflow: Workflow, spec_text: str, spec: SpecModel, values: dict):
+def _resolve_datasets(
+    *, workflow: Workflow, spec_text: str, spec: SpecModel, values: dict
+) -> ResolvedInputs:
     """Pin every dataset input to a committed version; check every output dataset exists."""
     project = workflow.project
     problems = []
     input_problems = []
-    resolved = {"workflow": {}, "jobs": {}}
+    workflow_values: dict[str, ResolvedInput] = {}
+    job_values: dict[str, dict[str, ResolvedInput]] = {}
     for name, value in values.items():
-        entry = {"type": value["type"], "with": dict(value["with"])}
-        if value["type"] == "dataset":
+        entry = ResolvedInput(type=value["type"], with_=dict(value["with"]))
+        if entry.type == "dataset":
             try:
-                version = dataset_version_resolve(project=project, ref=value["with"]["ref"])
-                entry["dataset"] = _pinned(version)
+                version = dataset_version_resolve(project=project, ref=entry.ref)
+                entry = replace(entry, dataset=_pinned(version))
             except DatasetRefError as error:
-                if name in spec.inputs and spec.inputs[name].default == value["with"]:
+                if name in spec.inputs and spec.inputs[name].default == entry.with_:
                     problems.append((("inputs", name, "with", "ref"), str(error), None))
                 else:
                     input_problems.append(SpecError(f"inputs.{name}", 1, 1, str(error)))
-        resolved["workflow"][name] = entry
+        workflow_values[name] = entry
     for job in spec.jobs:
         for input_name, job_input in job.inputs.items():
             if job_input.source.kind == "inline" and job_input.type == "dataset":
@@ -130,11 +134,9 @@ def _resolve_datasets(*, workflow: Workflow, spec_text: str, spec: SpecModel, va
                 except DatasetRefError as error:
                     problems.append((path, str(error), None))
                     continue
-                resolved["jobs"].setdefault(job.name, {})[input_name] = {
-                    "type": "dataset",
-                    "with": dict(job_input.source.with_),
-                    "dataset": _pinned(version),
-                }
+                job_values.setdefault(job.name, {})[input_name] = ResolvedInput(
+                    type="dataset", with_=dict(job_input.source.with_), dataset=_pinned(version)
+                )
         for output_name, output in job.outputs.items():
             if output.type == "dataset":
                 try:
@@ -146,15 +148,15 @@ def _resolve_datasets(*, workflow: Workflow, spec_text: str, spec: SpecModel, va
         raise SubmissionError(input_problems, document="inputs")
     if problems:
         raise SubmissionError(errors_at(spec_text, problems))
-    return resolved
+    return ResolvedInputs(workflow=workflow_values, jobs=job_values)
 
 
-def _pinned(version) -> dict:
-    return {
-        "id": f"{version.dataset.name}:{version.version}",
-        "datasetId": version.dataset_id,
-        "versionId": version.pk,
-    }
+def _pinned(version) -> PinnedVersion:
+    return PinnedVersion(
+        id=f"{version.dataset.name}:{version.version}",
+        dataset_id=version.dataset_id,
+        version_id=version.pk,
+    )
 
 
 def _check_secrets(*, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel):
@@ -368,6 +370,10 @@ def run_submit(
         workflow=workflow, spec_text=spec_text, inputs=inputs, cluster_id=cluster_id
     )
     supplied = _supplied_inputs(inputs)
+    # A re-run that keeps jobs reads what they read: the pinned versions of the run before.
+    resolved = (
+        ResolvedInputs.from_json(rerun_of.resolved_inputs) if reuse else prepared.resolved_inputs
+    )
     with transaction.atomic():
         stored_spec = spec_store(text=prepared.spec_text, parsed=prepared.spec.to_json())
         Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
@@ -381,7 +387,7 @@ def run_submit(
             number=number,
             spec=stored_spec,
             inputs=supplied,
-            resolved_inputs=rerun_of.resolved_inputs if reuse else prepared.resolved_inputs,
+            resolved_inputs=resolved.to_json(),
             cluster=prepared.cluster,
             created_by=user,
             reason=reason,
@@ -534,3 +540,42 @@ def job_detail_set(*, job_run: JobRun, message: str) -> bool:
             }
             publish_on_commit(job_run.run_id, event)
     return bool(changed)
+
+
+def job_version_reserve(*, job: JobRun, dataset: Dataset) -> DatasetVersion:
+    """A new version of `dataset` for an output of `job`, recorded as the job's."""
+    with transaction.atomic():
+        version = dataset_version_reserve(dataset=dataset)
+        ProducedVersion.objects.create(dataset_version=version, job=job)
+    return version
+
+
+def job_model_register(*, job: JobRun, **fields) -> RegisteredModel:
+    """A model that `job`'s create-model@v1 registers, recorded as the job's."""
+    with transaction.atomic():
+        model = RegisteredModel.objects.create(**fields)
+        ProducedModel.objects.create(model=model, job=job)
+    return model
+
+
+ACTIVE_RUN_PHASES = (RunPhase.PENDING, RunPhase.RUNNING)
+
+
+def delete_refuse_active_runs(sender, instance: Project | Workflow, **_) -> None:
+    """Refuse to delete a project or workflow while one of its runs is pending or running.
+
+    Deleting the rows of a run an engine is executing would leave its jobs
+    writing to nothing; the run must end first. Connected to
+    workflows.services.delete_requested by RunsConfig.ready.
+    """
+    if sender is Project:
+        runs, what = Run.objects.filter(workflow__project=instance), f'project "{instance.name}"'
+    else:
+        runs, what = Run.objects.filter(workflow=instance), f'workflow "{instance.name}"'
+    active = runs.filter(phase__in=ACTIVE_RUN_PHASES).count()
+    if active:
+        raise InvalidRequest(
+            f"{what} has {active} run(s) still pending or running; cancel them or let them "
+            "finish, then delete it",
+            status=409,
+        )

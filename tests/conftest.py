@@ -78,6 +78,38 @@ def outsider(db):
 
 
 @pytest.fixture
+def project(team):
+    """A project of the fixtures' team."""
+    from tests.factories import ProjectFactory
+
+    return ProjectFactory(team=team)
+
+
+@pytest.fixture
+def cluster(team):
+    """The fixtures' team's local cluster, where runs go unless a spec names another."""
+    from tests.factories import ClusterFactory
+
+    return ClusterFactory(team=team, handle="local", name="Local engine")
+
+
+@pytest.fixture
+def workflow(project, cluster):
+    """A workflow of the fixtures' project, ready to run on the team's local cluster."""
+    from tests.factories import WorkflowFactory
+
+    return WorkflowFactory(project=project)
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[int]:
+    """Ids of the runs submitted and queued on commit (no worker runs in these tests)."""
+    started: list[int] = []
+    monkeypatch.setattr("runs.queue.run_start", started.append)
+    return started
+
+
+@pytest.fixture
 def as_user(request):
     """An API client authenticated as the named user fixture, or anonymous for None."""
 

@@ -6,7 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from runs.models import JobRun, Run
-from workflows.models import Cluster, Membership, Project, Team, Workflow, WorkflowSpec
+from workflows.models import Cluster, Membership, Project, StoredSpec, Team, Workflow
 
 HELLO_SPEC = """jobs:
   hello:
@@ -62,9 +62,9 @@ class ClusterFactory(factory.django.DjangoModelFactory):
     kind = Cluster.Kind.LOCAL
 
 
-class WorkflowSpecFactory(factory.django.DjangoModelFactory):
+class StoredSpecFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = WorkflowSpec
+        model = StoredSpec
         django_get_or_create = ("sha256",)
 
     text = HELLO_SPEC
@@ -86,7 +86,7 @@ class RunFactory(factory.django.DjangoModelFactory):
 
     workflow = factory.SubFactory(WorkflowFactory)
     number = factory.Sequence(lambda n: n + 1)
-    spec = factory.SubFactory(WorkflowSpecFactory)
+    spec = factory.SubFactory(StoredSpecFactory)
     cluster = factory.SubFactory(
         ClusterFactory, team=factory.SelfAttribute("..workflow.project.team")
     )

@@ -1,13 +1,15 @@
-"""Real processes for integration tests: Celery workers and the like."""
+"""Real processes for integration tests and benchmarks: `make run`, Celery workers, Redis."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
-import sys
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from gradient.launcher import celery_worker_command
 from gradient.private_redis import find_redis_server, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +62,59 @@ def stop_process(process: subprocess.Popen, grace_seconds: float = 10.0) -> None
         process.wait()
 
 
+def launcher_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
+    """The environment of `make run` on `data_dir`: its own Redis and SQLite unless
+    `overrides` name a REDIS_URL or DATABASE_URL; one worker process unless they say more."""
+    env = {
+        key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}
+    }
+    env.update(GRADIENT_DATA_DIR=str(data_dir), PORT=str(port), WORKER_CONCURRENCY="1")
+    env.update(overrides)
+    return env
+
+
+def wait_for_health(port: int, process: subprocess.Popen, timeout: float = 150.0) -> dict:
+    """/healthz's answer once the dashboard on `port` gives one (`process` must live meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the launcher exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as answer:
+                return json.loads(answer.read())
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    raise RuntimeError(f"the dashboard did not become healthy within {timeout:g} s")
+
+
+@contextmanager
+def running_launcher(data_dir: Path, port: int, **env: str):
+    """`python -m gradient.launcher run` on `data_dir`, yielded once it says it is ready;
+    stopped as Ctrl-C would (SIGTERM to its process group) afterwards. Everything it
+    and its children print goes to `data_dir`/launcher.log."""
+    output = open(data_dir / "launcher.log", "a")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "gradient.launcher", "run"],
+        cwd=REPO,
+        env=launcher_env(data_dir, port, **env),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        health = wait_for_health(port, launcher)
+        assert health["ok"] is True, health
+        deadline = time.monotonic() + 30
+        while "The dashboard is running" not in (data_dir / "launcher.log").read_text():
+            assert time.monotonic() < deadline, "the launcher never said it is ready"
+            time.sleep(0.2)
+        yield launcher
+    finally:
+        os.killpg(launcher.pid, signal.SIGTERM)
+        launcher.wait(60)
+        output.close()
+
+
 @dataclass
 class Worker:
     hostname: str
@@ -79,21 +135,11 @@ def celery_worker(
     env.setdefault("LOCAL_ENGINE_RUNTIME", os.environ.get("LOCAL_ENGINE_RUNTIME", "bwrap"))
     hostname = f"test-{os.getpid()}-{next(_worker_numbers)}@localhost"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "gradient",
-        "worker",
-        "--loglevel=INFO",
-        f"--concurrency={concurrency}",
-        f"--hostname={hostname}",
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    if beat:
-        command += ["--beat", f"--schedule={settings.DATA_DIR / f'beat-{hostname}'}"]
+    command = celery_worker_command(
+        concurrency=concurrency,
+        hostname=hostname,
+        beat_schedule=settings.DATA_DIR / f"beat-{hostname}" if beat else None,
+    )
     process = subprocess.Popen(
         command,
         cwd=REPO,

@@ -12,29 +12,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
 
 import psutil
 import pytest
 import redis
 
 from gradient.private_redis import free_port
-from tests.processes import REPO
+from tests.processes import REPO, launcher_env, running_launcher, wait_for_health
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for_health(port: int, process: subprocess.Popen, timeout: float = 150.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the launcher exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as answer:
-                return json.loads(answer.read())
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
-    pytest.fail("the dashboard did not become healthy")
 
 
 def log_in(port: int, username: str, password: str) -> str:
@@ -55,41 +41,6 @@ def log_in(port: int, username: str, password: str) -> str:
     request = urllib.request.Request(login_url, data=form, headers={"Referer": login_url})
     with opener.open(request, timeout=10) as answer:
         return answer.geturl()
-
-
-def launcher_env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {
-        key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}
-    }
-    env.update(GRADIENT_DATA_DIR=str(data_dir), PORT=str(port), WORKER_CONCURRENCY="1")
-    return env
-
-
-@contextmanager
-def running_launcher(data_dir: Path, port: int):
-    """`python -m gradient.launcher run` on `data_dir`, yielded once it says it is ready;
-    stopped as Ctrl-C would (SIGTERM to its process group) afterwards."""
-    output = open(data_dir / "launcher.log", "a")
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "gradient.launcher", "run"],
-        cwd=REPO,
-        env=launcher_env(data_dir, port),
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        health = wait_for_health(port, launcher)
-        assert health["ok"] is True, health
-        deadline = time.monotonic() + 30
-        while "The dashboard is running" not in (data_dir / "launcher.log").read_text():
-            assert time.monotonic() < deadline, "the launcher never said it is ready"
-            time.sleep(0.2)
-        yield launcher
-    finally:
-        os.killpg(launcher.pid, signal.SIGTERM)
-        launcher.wait(60)
-        output.close()
 
 
 def direct_children(launcher: subprocess.Popen, word: str) -> list[psutil.Process]:

@@ -7,12 +7,12 @@ from workflows.models import (
     Dataset,
     DatasetVersion,
     Membership,
-    Model,
     Project,
+    RegisteredModel,
     Secret,
+    StoredSpec,
     Team,
     Workflow,
-    WorkflowSpec,
 )
 
 
@@ -48,8 +48,8 @@ class WorkflowAdmin(admin.ModelAdmin):
     raw_id_fields = ("default_spec",)
 
 
-@admin.register(WorkflowSpec)
-class WorkflowSpecAdmin(admin.ModelAdmin):
+@admin.register(StoredSpec)
+class StoredSpecAdmin(admin.ModelAdmin):
     list_display = ("sha256", "created")
     readonly_fields = ("sha256", "text", "parsed", "created")
 
@@ -92,8 +92,8 @@ class DatasetAdmin(admin.ModelAdmin):
     inlines = [DatasetVersionInline]
 
 
-@admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin):
     list_display = ("name", "model_type", "project", "created")
 
 

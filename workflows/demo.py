@@ -24,8 +24,10 @@ from workflows.spec import parse_spec
 
 DEMO_USERNAME = "demo"
 
-# The demo's workflows are the repository's examples, so the suite checks them.
+# The demo's workflows are the repository's examples, which the suite validates, compiles
+# and runs (tests/specs.py reads the same files): workflow name -> file in examples/.
 EXAMPLES = settings.BASE_DIR / "examples"
+WORKFLOWS = {"hello": "hello.yaml", "word-count": "pipeline.yaml"}
 
 
 CORPUS = b"""the quick brown fox jumps over the lazy dog
@@ -60,11 +62,12 @@ def demo_setup(*, password_file: Path) -> tuple[object, bool]:
     corpus = dataset_create(project=project, name="corpus", description="A few sentences.")
     dataset_version_upload(dataset=corpus, files=[("sentences.txt", io.BytesIO(CORPUS))])
     dataset_create(project=project, name="word-counts")
+    dataset_create(project=project, name="reports")
     secret_set(
         team=team, scope="project", project=project, name="greeting", value="Hello from a secret"
     )
-    for name in ("hello", "word-count"):
-        _workflow(project, name, (EXAMPLES / f"{name}.yaml").read_text(), user)
+    for name, file_name in WORKFLOWS.items():
+        _workflow(project, name, (EXAMPLES / file_name).read_text(), user)
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)
     return user, True

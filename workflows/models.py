@@ -122,8 +122,11 @@ class Cluster(models.Model):
             raise ValidationError(str(error)) from None
 
 
-class WorkflowSpec(models.Model):
-    """An exact spec text, stored once and shared by every run and workflow that uses it."""
+class StoredSpec(models.Model):
+    """An exact spec text, stored once and shared by every run and workflow that uses it.
+
+    The parsed, typed form is the spec library's WorkflowSpec (workflows.spec).
+    """
 
     sha256 = models.CharField(max_length=64, unique=True)
     text = models.TextField()
@@ -141,7 +144,7 @@ class Workflow(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="workflows")
     name = models.CharField(max_length=200)
     default_spec = models.ForeignKey(
-        WorkflowSpec, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        StoredSpec, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     created = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -258,13 +261,6 @@ class DatasetVersion(models.Model):
     file_count = models.PositiveIntegerField(default=0)
     size = models.PositiveBigIntegerField(default=0)
     storage_location = models.CharField(max_length=1000, blank=True)
-    producing_job = models.ForeignKey(
-        "runs.JobRun",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="produced_versions",
-    )
     message = models.CharField(max_length=500, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     committed = models.DateTimeField(null=True, blank=True)
@@ -279,7 +275,7 @@ class DatasetVersion(models.Model):
         return f"{self.dataset.name}:{self.version}"
 
 
-class Model(models.Model):
+class RegisteredModel(models.Model):
     """A model registered by `create-model@v1` from a dataset version."""
 
     id = models.CharField(primary_key=True, max_length=32, default=short_id, editable=False)
@@ -288,9 +284,6 @@ class Model(models.Model):
     model_type = models.CharField(max_length=20)
     dataset_version = models.ForeignKey(
         DatasetVersion, on_delete=models.PROTECT, related_name="models"
-    )
-    job_run = models.ForeignKey(
-        "runs.JobRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
     )
     created = models.DateTimeField(auto_now_add=True)
 
@@ -312,78 +305,3 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
-
-
-class RepositoryLink(models.Model):
-    """A project's git repository, whose `.gradient/workflows/` specs run on pushes."""
-
-    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="repository")
-    clone_url = models.CharField(max_length=1000)
-    default_branch = models.CharField(max_length=200, default="main")
-    token_secret = models.CharField(
-        max_length=200, blank=True, help_text="Name of a secret holding an access token."
-    )
-    webhook_secret_ciphertext = models.BinaryField(
-        help_text="The HMAC key GitHub signs deliveries with, encrypted like secrets."
-    )
-    poll = models.BooleanField(
-        default=False, help_text="Ask the remote for new commits instead of waiting for webhooks."
-    )
-    last_commit = models.CharField(max_length=64, blank=True)
-    last_seen = models.DateTimeField(null=True, blank=True)
-    branch_heads = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="Poll mode: the head last seen of each other branch the specs name.",
-    )
-    created = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.project} <- {self.clone_url}"
-
-
-class PushTrigger(models.Model):
-    """One push seen (webhook delivery or poll), what it started, or why it started nothing."""
-
-    class Source(models.TextChoices):
-        WEBHOOK = "webhook"
-        POLL = "poll"
-
-    class Outcome(models.TextChoices):
-        STARTED = "started"
-        NO_MATCH = "no-match"
-        INVALID = "invalid"
-        FAILED = "failed"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="push_triggers")
-    source = models.CharField(max_length=10, choices=Source.choices)
-    # GitHub's X-GitHub-Delivery: unique within a project only, so that one
-    # project's ids say nothing about, and block nothing of, another's. NULL
-    # (not "") for a push without one, which the unique constraint then skips.
-    delivery_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
-    branch = models.CharField(max_length=200)
-    commit = models.CharField(max_length=64)
-    commit_message = models.TextField(blank=True)
-    author = models.CharField(max_length=200, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    errors = models.JSONField(
-        default=list, blank=True, help_text="Per spec file: validator errors, or why it failed."
-    )
-    runs = models.ManyToManyField("runs.Run", blank=True, related_name="push_triggers")
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["project", "-created"]),
-            # A push is handled once per project and (branch, commit), whatever
-            # its delivery id: the signature does not cover the id.
-            models.Index(fields=["project", "branch", "commit"], name="push_trigger_push"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "delivery_id"], name="push_delivery_id_unique_in_project"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.branch}@{self.commit[:10]} ({self.outcome})"

@@ -254,7 +254,7 @@ def dataset_get(*, user, dataset_id: object) -> Dataset | None:
     """A dataset the user can see, its versions (newest first) in `version_list`, or None."""
     if not isinstance(dataset_id, str):
         return None
-    versions = DatasetVersion.objects.order_by("-created", "-id")
+    versions = DatasetVersion.objects.select_related("producer").order_by("-created", "-id")
     return (
         dataset_list(user=user)
         .select_related("project")

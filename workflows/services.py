@@ -16,10 +16,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.text import slugify
 
-from runs.models import Run, RunPhase
 from workflows.clusters import InstanceTypeError, cluster_shapes_validate
 from workflows.models import (
     ApiKey,
@@ -30,9 +30,9 @@ from workflows.models import (
     Membership,
     Project,
     Secret,
+    StoredSpec,
     Team,
     Workflow,
-    WorkflowSpec,
 )
 from workflows.registries import (
     RegistryInvalid,
@@ -207,16 +207,16 @@ def project_create(*, team: Team, name: str) -> Project:
         raise duplicate from None
 
 
-def spec_store(*, text: str, parsed: dict) -> WorkflowSpec:
+def spec_store(*, text: str, parsed: dict) -> StoredSpec:
     """The stored spec with exactly this text, created on first use."""
     digest = hashlib.sha256(text.encode()).hexdigest()
     try:
         with transaction.atomic():
-            spec, _ = WorkflowSpec.objects.get_or_create(
+            spec, _ = StoredSpec.objects.get_or_create(
                 sha256=digest, defaults={"text": text, "parsed": parsed}
             )
     except IntegrityError:
-        spec = WorkflowSpec.objects.get(sha256=digest)
+        spec = StoredSpec.objects.get(sha256=digest)
     return spec
 
 
@@ -232,7 +232,7 @@ def workflow_create(*, project: Project, name: str, user=None) -> Workflow:
         raise duplicate from None
 
 
-def workflow_set_default_spec(*, workflow: Workflow, spec: WorkflowSpec) -> Workflow:
+def workflow_set_default_spec(*, workflow: Workflow, spec: StoredSpec) -> Workflow:
     Workflow.objects.filter(pk=workflow.pk).update(default_spec=spec)
     workflow.default_spec = spec
     return workflow
@@ -356,7 +356,7 @@ def dataset_storage_root() -> Path:
     return settings.DATA_DIR / "datasets"
 
 
-def dataset_version_reserve(*, dataset: Dataset, producing_job=None) -> DatasetVersion:
+def dataset_version_reserve(*, dataset: Dataset) -> DatasetVersion:
     """A new, uncommitted version with its storage folder; versions count up as v1, v2, …"""
     with transaction.atomic():
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
@@ -373,7 +373,6 @@ def dataset_version_reserve(*, dataset: Dataset, producing_job=None) -> DatasetV
             dataset=dataset,
             version=version,
             storage_location=str(location),
-            producing_job=producing_job,
         )
 
 
@@ -591,7 +590,7 @@ def spec_checked(text: str | bytes) -> SpecResult:
     return parse_spec(text, max_jobs=settings.MAX_JOBS_PER_RUN)
 
 
-def workflow_spec_update(*, workflow: Workflow, text: str) -> WorkflowSpec:
+def workflow_spec_update(*, workflow: Workflow, text: str) -> StoredSpec:
     """Validate `text` and make it the workflow's default spec; nothing changes when invalid."""
     result = spec_checked(text)
     if not result.valid:
@@ -601,19 +600,12 @@ def workflow_spec_update(*, workflow: Workflow, text: str) -> WorkflowSpec:
     return stored
 
 
-ACTIVE_RUN_PHASES = (RunPhase.PENDING, RunPhase.RUNNING)
-
-
-def _refuse_active_runs(runs, what: str) -> None:
-    # Deleting the rows of a run an engine is executing would leave its jobs
-    # writing to nothing; the run must end first.
-    active = runs.filter(phase__in=ACTIVE_RUN_PHASES).count()
-    if active:
-        raise InvalidRequest(
-            f"{what} has {active} run(s) still pending or running; cancel them or let them "
-            "finish, then delete it",
-            status=409,
-        )
+# Sent with `instance` (a Project or a Workflow) before it is deleted with what
+# it holds. A receiver refuses the delete by raising InvalidRequest: runs/
+# refuses while one of the runs that would go is still pending or running.
+# What keeps a delete from happening is known above this layer, so it is asked
+# this way rather than imported.
+delete_requested = Signal()
 
 
 def _remove_dataset_files_on_commit(dataset_ids: list[str]) -> None:
@@ -626,7 +618,7 @@ def _remove_dataset_files_on_commit(dataset_ids: list[str]) -> None:
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
     """Delete a project with its workflows, runs, datasets (and their files) and secrets."""
-    _refuse_active_runs(Run.objects.filter(workflow__project=project), f'project "{project.name}"')
+    delete_requested.send(sender=Project, instance=project)
     dataset_ids = list(Dataset.objects.filter(project=project).values_list("id", flat=True))
     project.delete()
     _remove_dataset_files_on_commit(dataset_ids)
@@ -635,7 +627,7 @@ def project_delete(*, project: Project) -> None:
 @transaction.atomic
 def workflow_delete(*, workflow: Workflow) -> None:
     """Delete a workflow and its runs; refused while one of its runs has not ended."""
-    _refuse_active_runs(Run.objects.filter(workflow=workflow), f'workflow "{workflow.name}"')
+    delete_requested.send(sender=Workflow, instance=workflow)
     workflow.delete()
 
 

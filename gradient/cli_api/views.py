@@ -175,12 +175,7 @@ def workflow_runs(request: HttpRequest, user, workflow_id: str) -> HttpResponse:
     """
     workflow = _workflow(user, workflow_id)
     if request.method == "GET":
-        runs = (
-            runs_of(user)
-            .filter(workflow=workflow)
-            .select_related("cluster", "created_by", "rerun_of")
-            .order_by("-number")
-        )
+        runs = runs_of(user).filter(workflow=workflow).summary().order_by("-number")
         return JsonResponse([run_row(run) for run in runs], safe=False)
     _allowed(user, Action.RUN, workflow)
     body = json_body(request)

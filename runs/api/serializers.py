@@ -144,7 +144,11 @@ class JobStatusSerializer(serializers.Serializer):
     attempt = serializers.IntegerField()
     exitCode = serializers.IntegerField(allow_null=True)
     message = serializers.CharField()
-    outputs = serializers.JSONField()
+    outputs = serializers.JSONField(
+        help_text='Output name -> {"value": text} for a string (secret values masked), '
+        '{"dataset": {"id": "NAME:vN", "isCommitted", "versionId"}} for a dataset, '
+        '{"volume": {"id"}} for a volume (runs.values).'
+    )
     reusedFrom = serializers.IntegerField(
         allow_null=True,
         help_text="Set when a re-run of failed jobs kept this job: the run where it succeeded.",

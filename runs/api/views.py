@@ -6,12 +6,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.response import Response
 
+from gradient.api.base import PAGE_PARAMETERS, Conflict, found, paginated, path_id
 from runs import selectors
 from runs.api import serializers as s
 from runs.services import run_request_cancel, run_rerun, run_submit
 from runs.transitions import JOB_FINAL
 from workflows.access import Action
-from workflows.api.base import PAGE_PARAMETERS, ApiView, Conflict, found, paginated, path_id
+from workflows.api.permissions import ApiView
 from workflows.api.serializers import ErrorSerializer
 from workflows.api.views import ERRORS, WORKFLOW_ID
 from workflows.selectors import workflow_get, workflow_visible

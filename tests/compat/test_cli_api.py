@@ -56,21 +56,6 @@ def cli(owner) -> Gradient:
     return _cli_for(owner)
 
 
-@pytest.fixture
-def local_cluster(team):
-    return ClusterFactory(team=team, handle="local", name="Local engine")
-
-
-@pytest.fixture
-def project(team, local_cluster):
-    return ProjectFactory(team=team)
-
-
-@pytest.fixture
-def workflow(project):
-    return WorkflowFactory(project=project)
-
-
 def test_every_request_needs_a_valid_api_key(db):
     assert _error(Client().get("/gradient/workflows")).startswith("an API key is required")
     response = Gradient("gw_not-a-key").__call__("GET", "workflows")
@@ -385,7 +370,7 @@ def test_only_owners_set_or_delete_secrets(cli, project, member):
     assert cli("DELETE", "projects/secrets/TOKEN", projectId=project.handle).status_code == 204
 
 
-def test_clusters_list_pages(cli, team, local_cluster, outsider):
+def test_clusters_list_pages(cli, team, cluster, outsider):
     ClusterFactory(team=team, handle="gpu", name="GPU", kind="argo")
     ClusterFactory(team=outsider.teams.get(), handle="theirs")
     rows = cli("GET", "clusters/getClusters", filter='{"limit": 20, "offset": 0}').json()
@@ -445,7 +430,7 @@ def test_unknown_paths_and_methods_answer_json(cli, workflow):
     ],
 )
 def test_lists_take_a_fixed_number_of_queries(
-    cli, team, local_cluster, path, params, queries, django_assert_num_queries
+    cli, team, cluster, path, params, queries, django_assert_num_queries
 ):
     # The key's lookup, what the list is scoped to, then one query for all rows.
     for n in range(3):

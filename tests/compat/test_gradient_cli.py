@@ -150,13 +150,14 @@ def gradient(gradient_executable, live_server, user_and_key, tmp_path, queued) -
 
 
 @pytest.fixture
-def project(user_and_key) -> Project:
+def personal_project(user_and_key) -> Project:
+    """A project of ada's own team: the CLI holds her key, and she is in no fixture's team."""
     return project_create(team=personal_team(user_and_key[0]), name="Demo")
 
 
 @pytest.fixture
-def workflow(project, user_and_key) -> Workflow:
-    return workflow_create(project=project, name="wf-demo", user=user_and_key[0])
+def personal_workflow(personal_project, user_and_key) -> Workflow:
+    return workflow_create(project=personal_project, name="wf-demo", user=user_and_key[0])
 
 
 def test_projects_create_and_list(gradient, user_and_key):
@@ -177,18 +178,20 @@ def test_projects_create_and_list(gradient, user_and_key):
     )
 
 
-def test_workflows_create_list_get(gradient, project):
-    created = gradient("workflows", "create", "--name", "wf1", "--projectId", project.handle)
-    workflow = Workflow.objects.get(project=project, name="wf1")
+def test_workflows_create_list_get(gradient, personal_project):
+    created = gradient(
+        "workflows", "create", "--name", "wf1", "--projectId", personal_project.handle
+    )
+    workflow = Workflow.objects.get(project=personal_project, name="wf1")
     assert f"| wf1  | {workflow.id} |" in created.out
 
-    listed = gradient("workflows", "list", "--projectId", project.handle)
+    listed = gradient("workflows", "list", "--projectId", personal_project.handle)
     assert f"| wf1  | {workflow.id} |" in listed.out
 
     shown = gradient("workflows", "get", "--id", str(workflow.id)).json()
     assert shown["id"] == str(workflow.id)
     assert shown["name"] == "wf1"
-    assert shown["projectId"] == project.handle
+    assert shown["projectId"] == personal_project.handle
 
     unknown = gradient("workflows", "get", "--id", "3f9e2c1a-1111-2222-3333-444455556666")
     assert unknown.json() == {
@@ -200,11 +203,11 @@ def test_workflows_create_list_get(gradient, project):
     assert 'Failed to fetch data: there is no project "nope" in your teams' in not_a_project.err
 
 
-def test_secrets_at_team_project_and_cluster_scope(gradient, project):
+def test_secrets_at_team_project_and_cluster_scope(gradient, personal_project):
     value = "s3cr3t-value-123"
     targets = {
         "team": [],
-        "project": ["--id", project.handle],
+        "project": ["--id", personal_project.handle],
         "cluster": ["--id", "local"],
     }
     for scope, target in targets.items():
@@ -223,13 +226,13 @@ def test_secrets_at_team_project_and_cluster_scope(gradient, project):
         assert f"Deleted {scope} secret '{name}'" in deleted.out
         assert not Secret.objects.filter(name=name).exists()
 
-    again = gradient("secrets", "delete", "project", "--id", project.handle, "--name", "X")
+    again = gradient("secrets", "delete", "project", "--id", personal_project.handle, "--name", "X")
     assert 'Failed to fetch data: there is no project secret named "X"' in again.err
     missing = gradient("secrets", "list", "project", "--id", "nope")
     assert 'Failed to fetch data: there is no project "nope" in your teams' in missing.err
 
 
-def test_run_show_runs_status_and_logs(gradient, workflow, tmp_path, queued):
+def test_run_show_runs_status_and_logs(gradient, personal_workflow, tmp_path, queued):
     spec_file, inputs_file = tmp_path / "spec.yaml", tmp_path / "inputs.yaml"
     spec_file.write_text(SPEC)
     inputs_file.write_text(INPUTS)
@@ -237,13 +240,13 @@ def test_run_show_runs_status_and_logs(gradient, workflow, tmp_path, queued):
         "workflows",
         "run",
         "--id",
-        str(workflow.id),
+        str(personal_workflow.id),
         "--path",
         str(spec_file),
         "--inputPath",
         str(inputs_file),
     )
-    run = Run.objects.get(workflow=workflow)
+    run = Run.objects.get(workflow=personal_workflow)
     assert f"Created workflow run {run.log_id}" in started.out
     assert queued == [run.id]
     assert run.number == 1
@@ -251,11 +254,11 @@ def test_run_show_runs_status_and_logs(gradient, workflow, tmp_path, queued):
     assert run.inputs == {"greeting": {"value": "hello from the CLI"}}
     assert run.cluster.handle == "local"
 
-    runs = gradient("workflows", "get", "--id", str(workflow.id), "--show-runs")
+    runs = gradient("workflows", "get", "--id", str(personal_workflow.id), "--show-runs")
     assert f"| 1   | local      | PENDING | {run.log_id} |" in runs.out
 
     document = gradient(
-        "workflows", "get", "--id", str(workflow.id), "--show-runs", "--run", "1"
+        "workflows", "get", "--id", str(personal_workflow.id), "--show-runs", "--run", "1"
     ).json()
     job = run.jobs.get()
     assert document["id"] == 1
@@ -266,7 +269,7 @@ def test_run_show_runs_status_and_logs(gradient, workflow, tmp_path, queued):
     assert document["status"]["jobs"]["hello"]["logId"] == job.log_id
     assert document["status"]["inputs"]["greeting"]["value"] == "hello from the CLI"
 
-    waiting = gradient("workflows", "logs", "--id", str(workflow.id), "--run", "1")
+    waiting = gradient("workflows", "logs", "--id", str(personal_workflow.id), "--run", "1")
     assert "Job Name: hello" in waiting.out
     assert "(no output yet: the job is PENDING)" in waiting.out
 
@@ -277,15 +280,17 @@ def test_run_show_runs_status_and_logs(gradient, workflow, tmp_path, queued):
         lines=[["2026-11-27T10:00:01Z", "hello from the CLI"]],
     )
     type(job).objects.filter(pk=job.pk).update(phase=JobPhase.SUCCEEDED)
-    logs = gradient("workflows", "logs", "--id", str(workflow.id), "--run", "1")
+    logs = gradient("workflows", "logs", "--id", str(personal_workflow.id), "--run", "1")
     assert "| 1    | hello from the CLI |" in logs.out
     assert "| 2    | PSEOF              |" in logs.out
 
 
-def test_run_errors(gradient, workflow, tmp_path):
+def test_run_errors(gradient, personal_workflow, tmp_path):
     bad_spec = tmp_path / "bad.yaml"
     bad_spec.write_text(INVALID_SPEC)
-    refused = gradient("workflows", "run", "--id", str(workflow.id), "--path", str(bad_spec))
+    refused = gradient(
+        "workflows", "run", "--id", str(personal_workflow.id), "--path", str(bad_spec)
+    )
     assert (
         "Failed to fetch data: jobs.fetch.with.args[2] (line 9, column 11): "
         "jobs.fetch.with.args[2] must be a string" in refused.err
@@ -293,7 +298,9 @@ def test_run_errors(gradient, workflow, tmp_path):
 
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(SPEC)
-    no_inputs = gradient("workflows", "run", "--id", str(workflow.id), "--path", str(spec_file))
+    no_inputs = gradient(
+        "workflows", "run", "--id", str(personal_workflow.id), "--path", str(spec_file)
+    )
     assert 'Failed to fetch data: inputs.greeting: the run needs a value for input "greeting"' in (
         no_inputs.err
     )
@@ -313,7 +320,7 @@ def test_clusters_list(gradient, user_and_key):
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 def test_a_run_executed_by_a_worker_finishes_and_shows_its_logs(
-    gradient_executable, live_server, user_and_key, workflow, tmp_path
+    gradient_executable, live_server, user_and_key, personal_workflow, tmp_path
 ):
     from tests.processes import celery_worker
     from tests.runs.engine_helpers import wait_for_run
@@ -330,24 +337,24 @@ def test_a_run_executed_by_a_worker_finishes_and_shows_its_logs(
             "workflows",
             "run",
             "--id",
-            str(workflow.id),
+            str(personal_workflow.id),
             "--path",
             str(spec_file),
             "--inputPath",
             str(inputs_file),
         )
-        run = wait_for_run(Run.objects.get(workflow=workflow))
+        run = wait_for_run(Run.objects.get(workflow=personal_workflow))
 
     assert run.phase == "SUCCEEDED"
     document = gradient(
-        "workflows", "get", "--id", str(workflow.id), "--show-runs", "--run", "1"
+        "workflows", "get", "--id", str(personal_workflow.id), "--show-runs", "--run", "1"
     ).json()
     assert document["status"]["phase"] == "SUCCEEDED"
     assert document["status"]["jobs"]["hello"]["phase"] == "SUCCEEDED"
     assert document["status"]["finished"] is not None
-    runs = gradient("workflows", "get", "--id", str(workflow.id), "--show-runs")
+    runs = gradient("workflows", "get", "--id", str(personal_workflow.id), "--show-runs")
     assert "| SUCCEEDED |" in runs.out
-    logs = gradient("workflows", "logs", "--id", str(workflow.id), "--run", "1")
+    logs = gradient("workflows", "logs", "--id", str(personal_workflow.id), "--run", "1")
     assert "Job Name: hello" in logs.out
     assert "| hello from the CLI" in logs.out
     assert "| PSEOF" in logs.out

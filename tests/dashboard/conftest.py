@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from runs.models import JobRun, LogChunk, Run
 from runs.services import run_submit
+from tests.specs import LISTING
 from workflows.models import Cluster, DatasetVersion, Project, Workflow
 from workflows.services import (
     dataset_create,
@@ -20,43 +21,6 @@ from workflows.services import (
     workflow_create,
     workflow_spec_update,
 )
-
-PIPELINE = """\
-inputs:
-  raw:
-    type: dataset
-    with:
-      ref: raw
-  greeting:
-    type: string
-    with:
-      value: hello
-jobs:
-  prepare:
-    uses: container@v1
-    with:
-      image: bash:5
-      args: ["bash", "-c", "ls /inputs/raw > /outputs/listing/files.txt"]
-    inputs:
-      raw: workflow.inputs.raw
-    outputs:
-      listing:
-        type: dataset
-        with: {ref: listings}
-      note:
-        type: string
-  # The report reads what prepare wrote.
-  report:
-    needs: [prepare]
-    inputs:
-      listing: prepare.outputs.listing
-      note: prepare.outputs.note
-    uses: script@v1
-    with:
-      image: bash:5
-      script: |-
-        wc -l /inputs/listing/files.txt
-"""
 
 
 @dataclass
@@ -130,13 +94,13 @@ def scene(team, owner, member) -> Scene:
     listings = dataset_create(project=project, name="listings")
     secret_set(team=team, scope="project", project=project, name="api-token", value="s3cr3t-value")
     workflow = workflow_create(project=project, name="pipeline", user=owner)
-    workflow_spec_update(workflow=workflow, text=PIPELINE)
+    workflow_spec_update(workflow=workflow, text=LISTING)
     run = run_submit(workflow=workflow, spec_text=None, user=owner)
     produced = dataset_version_upload(
         dataset=listings, files=[("files.txt", io.BytesIO(b"a.txt\n"))]
     )
     _finish(run, produced, seconds=12)
-    changed = PIPELINE.replace("wc -l", "wc -c")
+    changed = LISTING.replace("wc -l", "wc -c")
     second = run_submit(
         workflow=workflow,
         spec_text=changed,

@@ -45,7 +45,8 @@ ARTIFACTS = REPO / "test-artifacts" / "dashboard"
 # within a second of typing.
 VERDICT_MS = 1000
 
-PIPELINE = """\
+# Three jobs in a chain; the middle one is slow enough to watch its log arrive.
+CHAIN = """\
 jobs:
   prepare:
     uses: script@v1
@@ -189,7 +190,7 @@ def _line_of(page, text: str):
 
 
 def test_the_editor_marks_an_unknown_key_at_its_line_and_lists_it(page, server, world):
-    workflow = world.workflow("pipeline", PIPELINE)
+    workflow = world.workflow("pipeline", CHAIN)
     log_in(page, server, "ada", PASSWORD)
     page.goto(f"{server}/workflows/{workflow.pk}/")
     expect(page.locator("#validity")).to_have_text("Valid")
@@ -224,7 +225,7 @@ def test_the_editor_marks_an_unknown_key_at_its_line_and_lists_it(page, server, 
 
 
 def test_completion_offers_actions_keys_and_job_names(page, server, world):
-    workflow = world.workflow("pipeline", PIPELINE)
+    workflow = world.workflow("pipeline", CHAIN)
     log_in(page, server, "ada", PASSWORD)
     page.goto(f"{server}/workflows/{workflow.pk}/")
     expect(page.locator("#validity")).to_have_text("Valid")
@@ -266,7 +267,7 @@ def test_completion_offers_actions_keys_and_job_names(page, server, world):
 
 
 def test_run_button_runs_the_spec_and_the_graph_and_log_update_live(page, server, world):
-    workflow = world.workflow("pipeline", PIPELINE)
+    workflow = world.workflow("pipeline", CHAIN)
     log_in(page, server, "ada", PASSWORD)
     page.goto(f"{server}/workflows/{workflow.pk}/")
     page.click("#run-button")
@@ -297,7 +298,7 @@ def test_run_button_runs_the_spec_and_the_graph_and_log_update_live(page, server
 
 
 def test_the_page_catches_up_after_its_websocket_drops(page, server, world):
-    workflow = world.workflow("pipeline", PIPELINE)
+    workflow = world.workflow("pipeline", CHAIN)
     run = world.run(workflow)
     log_in(page, server, "ada", PASSWORD)
     page.goto(f"{server}/workflows/{workflow.pk}/runs/{run.number}/")
@@ -314,7 +315,7 @@ def test_the_page_catches_up_after_its_websocket_drops(page, server, world):
 
 
 def test_rerun_starts_run_2_with_the_same_spec(page, server, world):
-    workflow = world.workflow("pipeline", PIPELINE)
+    workflow = world.workflow("pipeline", CHAIN)
     first = wait_for_run(world.run(workflow))
     log_in(page, server, "ada", PASSWORD)
     page.goto(f"{server}/workflows/{workflow.pk}/runs/1/")
@@ -379,7 +380,7 @@ def test_cancel_on_a_long_job_ends_the_run_canceled(page, server, world):
 
 
 def test_an_outsider_gets_404_pages_and_a_refused_websocket(page, server, world):
-    workflow = world.workflow("pipeline", PIPELINE)
+    workflow = world.workflow("pipeline", CHAIN)
     run = world.run(workflow)
     log_in(page, server, "mallory", PASSWORD)
     for path in (

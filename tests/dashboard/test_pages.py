@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from runs.models import Run
 from runs.services import run_rerun, run_submit
-from tests.dashboard.conftest import PIPELINE
+from tests.specs import LISTING
 from workflows.models import Cluster, Secret
 from workflows.services import dataset_create, dataset_version_upload, workflow_create
 
@@ -285,11 +285,38 @@ def test_diff_page_compares_spec_inputs_datasets_and_jobs(client, scene, member)
     assert "+8.0 s" in page
 
 
+GREETER = """\
+inputs:
+  greeting: {type: string, with: {value: hello}}
+jobs:
+  greet:
+    uses: container@v1
+    with: {image: bash:5, args: ["cat", "/inputs/greeting", "/inputs/name"]}
+    inputs:
+      greeting: workflow.inputs.greeting
+      name: {type: string, with: {value: inline name}}
+      scratch: {type: volume}
+"""
+
+
+def test_job_panel_shows_the_string_values_a_job_reads(client, scene, member, owner):
+    workflow = workflow_create(project=scene.project, name="greeter", user=owner)
+    run = run_submit(
+        workflow=workflow, spec_text=GREETER, inputs={"greeting": {"value": "hi there"}}
+    )
+    client.force_login(member)
+
+    page = text(client.get(reverse("job-panel", args=[workflow.pk, run.number, "greet"])))
+
+    assert "hi there" in page and "inline name" in page
+    assert "A workspace shared with later jobs" in page
+
+
 def _more_of_everything(scene, owner) -> None:
     """Extra workflows, runs and datasets, so that a query per row would show in the counts."""
     for index in range(3):
         workflow = workflow_create(project=scene.project, name=f"extra-{index}", user=owner)
-        run_submit(workflow=workflow, spec_text=PIPELINE, user=owner)
+        run_submit(workflow=workflow, spec_text=LISTING, user=owner)
         dataset = dataset_create(project=scene.project, name=f"extra-{index}")
         dataset_version_upload(dataset=dataset, files=[("f", io.BytesIO(b"x"))])
     for _ in range(3):

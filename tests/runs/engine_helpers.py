@@ -88,10 +88,10 @@ def four_job_run(*, jobs: dict[str, str] | None = None, created_ago: float = 0, 
     names (PENDING when not named); `fields` go to RunFactory."""
     from django.utils import timezone
 
-    from tests.factories import JobRunFactory, RunFactory, WorkflowSpecFactory
+    from tests.factories import JobRunFactory, RunFactory, StoredSpecFactory
 
     sha256 = hashlib.sha256(FOUR_JOBS.encode()).hexdigest()
-    run = RunFactory(spec=WorkflowSpecFactory(text=FOUR_JOBS, sha256=sha256), **fields)
+    run = RunFactory(spec=StoredSpecFactory(text=FOUR_JOBS, sha256=sha256), **fields)
     Run.objects.filter(pk=run.pk).update(created=timezone.now() - timedelta(seconds=created_ago))
     run.refresh_from_db()
     for position, name in enumerate(("first", "other", "second", "join")):

@@ -7,7 +7,7 @@ from tests.factories import (
     JobRunFactory,
     RunFactory,
 )
-from workflows.models import WorkflowSpec
+from workflows.models import StoredSpec
 from workflows.services import spec_store
 
 SPEC = """\
@@ -52,7 +52,7 @@ def _submit(client, workflow, **body):
 
 
 def _counts() -> tuple[int, int, int]:
-    return Run.objects.count(), JobRun.objects.count(), WorkflowSpec.objects.count()
+    return Run.objects.count(), JobRun.objects.count(), StoredSpec.objects.count()
 
 
 def _default_spec(workflow, text: str = SPEC) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from runs.services import SubmissionError, run_submit
-from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
 
 SPEC = """\
 jobs:
@@ -16,26 +15,20 @@ jobs:
 """
 
 
-@pytest.fixture
-def workflow(team, monkeypatch):
-    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
-    return WorkflowFactory(project=ProjectFactory(team=team))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
 
-def local(team, **fields):
-    return ClusterFactory(team=team, handle="local", kind="local", **fields)
+def _give_types(cluster, instance_types: dict) -> None:
+    cluster.instance_types = instance_types
+    cluster.save(update_fields=["instance_types"])
 
 
-@pytest.mark.django_db
-def test_a_local_cluster_without_types_runs_any_named_type(team, workflow):
-    local(team)
-
+def test_a_local_cluster_without_types_runs_any_named_type(workflow):
     assert run_submit(workflow=workflow, spec_text=SPEC).jobs.count() == 1
 
 
-@pytest.mark.django_db
-def test_a_type_the_local_cluster_lacks_is_an_error_at_its_line(team, workflow):
-    local(team, instance_types={"small": {"cpu": 1}, "big": {"cpu": 8}})
+def test_a_type_the_local_cluster_lacks_is_an_error_at_its_line(cluster, workflow):
+    _give_types(cluster, {"small": {"cpu": 1}, "big": {"cpu": 8}})
 
     with pytest.raises(SubmissionError) as caught:
         run_submit(workflow=workflow, spec_text=SPEC)
@@ -46,9 +39,8 @@ def test_a_type_the_local_cluster_lacks_is_an_error_at_its_line(team, workflow):
     assert 'this cluster has no instance type "C4" (known: big, small)' in error.message
 
 
-@pytest.mark.django_db
-def test_a_local_cluster_with_unreadable_shapes_refuses_the_run(team, workflow):
-    local(team, instance_types={"C4": {"memory": "lots"}})
+def test_a_local_cluster_with_unreadable_shapes_refuses_the_run(cluster, workflow):
+    _give_types(cluster, {"C4": {"memory": "lots"}})
 
     with pytest.raises(SubmissionError) as caught:
         run_submit(workflow=workflow, spec_text=SPEC)

@@ -11,14 +11,7 @@ from workflows.services import api_key_create
 SPEC = "jobs:\n  hello:\n    uses: container@v1\n    with: {image: bash:5, args: [echo, hi]}\n"
 OTHER_SPEC = SPEC.replace("hi]", "ho]")
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def enqueued(monkeypatch):
-    queued = []
-    monkeypatch.setattr("runs.queue.run_start", queued.append)
-    return queued
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued")]
 
 
 @pytest.fixture
@@ -56,7 +49,7 @@ def submit(request):
 
 
 def test_a_retry_with_the_same_key_answers_the_same_run(
-    submit, workflow, enqueued, django_capture_on_commit_callbacks
+    submit, workflow, queued, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         first = submit(workflow, SPEC, "retry-me")
@@ -65,7 +58,7 @@ def test_a_retry_with_the_same_key_answers_the_same_run(
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"]
     assert Run.objects.filter(workflow=workflow).count() == 1
-    assert len(enqueued) == 1
+    assert len(queued) == 1
     assert Run.objects.get().idempotency_key == "retry-me"
 
 

@@ -9,7 +9,6 @@ import pytest
 from django.conf import settings
 
 from runs.selectors import run_status_document
-from tests.paths import EXAMPLES
 from tests.processes import celery_worker
 from tests.runs.engine_helpers import (
     DIAMOND,
@@ -21,6 +20,7 @@ from tests.runs.engine_helpers import (
     wait_for_run,
 )
 from tests.spec_docs import blocks_of, dataset_names
+from tests.specs import HELLO, PIPELINE, PIPELINE_INPUTS
 from workflows.models import DatasetVersion
 from workflows.spec import parse_spec
 
@@ -51,10 +51,7 @@ def test_the_pipeline_example_runs_end_to_end(world):
     world.dataset("reports")
     world.secret("greeting", "Hello-from-a-secret")
 
-    run = world.submit(
-        (EXAMPLES / "pipeline.yaml").read_text(),
-        inputs=(EXAMPLES / "inputs.yaml").read_text(),
-    )
+    run = world.submit(PIPELINE, inputs=PIPELINE_INPUTS)
     run = wait_for_run(run)
 
     assert run.phase == "SUCCEEDED", phases(run)
@@ -71,6 +68,7 @@ def test_the_pipeline_example_runs_end_to_end(world):
     report = status["jobs"]["report"]["outputs"]["report"]["dataset"]
     version = DatasetVersion.objects.get(pk=report["versionId"])
     assert version.is_committed and version.file_count == 1
+    assert version.producer.job == run.jobs.get(name="report")
     text = (Path(version.storage_location) / "report.txt").read_text()
     assert text.startswith("Hello-from-a-secret: 6 distinct words")
     assert len(text.splitlines()) == 4
@@ -385,7 +383,7 @@ def test_a_secret_echoed_by_a_job_shows_as_stars(world):
 
 
 def test_create_model_registers_a_model_from_a_dataset(world):
-    from workflows.models import Model
+    from workflows.models import RegisteredModel
 
     world.dataset("trained", {"model.onnx": b"onnx-bytes"})
     run = world.submit(
@@ -403,10 +401,11 @@ def test_create_model_registers_a_model_from_a_dataset(world):
     run = wait_for_run(run)
 
     assert run.phase == "SUCCEEDED", job_log(run, "register")
-    model = Model.objects.get()
+    model = RegisteredModel.objects.get()
     assert (model.name, model.model_type) == ("digits", "ONNX")
     assert model.dataset_version.dataset.name == "trained"
     assert run.jobs.get(name="register").outputs == {"model-id": {"value": model.id}}
+    assert model.producer.job == run.jobs.get(name="register")
 
 
 def test_run_spec_submits_waits_and_prints_the_status_with_logs(world, tmp_path, capsys):
@@ -457,11 +456,17 @@ def test_the_demo_workflows_of_make_run_succeed(transactional_db, worker, tmp_pa
 
     user, created = demo_setup(password_file=tmp_path / "password")
     assert created and demo_setup(password_file=tmp_path / "password") == (user, False)
+    workflows = Workflow.objects.filter(project__team__memberships__user=user).order_by("name")
+    # The demo's workflows are the examples the rest of the suite checks.
+    assert [(w.name, w.default_spec.text) for w in workflows] == [
+        ("hello", HELLO),
+        ("word-count", PIPELINE),
+    ]
 
-    for workflow in Workflow.objects.filter(project__team__memberships__user=user):
+    for workflow in workflows:
         run = wait_for_run(run_submit(workflow=workflow, spec_text=None, user=user))
         assert run.phase == "SUCCEEDED", (workflow.name, phases(run))
-    assert "***: 12 distinct words" in job_log(run, "report")
+    assert "***: 13 distinct words" in job_log(run, "report")
 
 
 def test_very_long_lines_are_cut_and_binary_output_breaks_nothing(world):

@@ -6,63 +6,14 @@ from django.utils import timezone
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.selectors import log_lines, run_status_document
 from runs.services import SubmissionError, jobs_to_reuse, run_rerun, run_submit
-from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
-from workflows.models import Dataset, DatasetVersion, Secret, WorkflowSpec
+from tests.factories import ClusterFactory, WorkflowFactory
+from tests.specs import LISTING
+from workflows.models import Dataset, DatasetVersion, Secret, StoredSpec
 from workflows.services import secret_set
 from workflows.spec import parse_spec
 
-# `report` comes first in the text but needs `prepare`: jobs are stored in run order.
-SPEC = """\
-inputs:
-  raw:
-    type: dataset
-    with:
-      ref: raw
-  greeting:
-    type: string
-    with:
-      value: hello
-jobs:
-  report:
-    needs: [prepare]
-    uses: script@v1
-    with:
-      image: bash:5
-      script: cat /inputs/listing/files.txt
-    inputs:
-      listing: prepare.outputs.listing
-  prepare:
-    uses: container@v1
-    with:
-      image: bash:5
-      args: ["bash", "-c", "ls /inputs/raw > /outputs/listing/files.txt"]
-    inputs:
-      raw: workflow.inputs.raw
-    outputs:
-      listing:
-        type: dataset
-        with:
-          ref: listings
-    env:
-      TOKEN: secret:api-token
-"""
-TOKEN_LINE = SPEC.splitlines().index("      TOKEN: secret:api-token") + 1
-LISTINGS_LINE = SPEC.splitlines().index("          ref: listings") + 1
-
-
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team)
-
-
-@pytest.fixture
-def cluster(team):
-    return ClusterFactory(team=team, handle="local")
-
-
-@pytest.fixture
-def workflow(project):
-    return WorkflowFactory(project=project)
+TOKEN_LINE = LISTING.splitlines().index("      TOKEN: secret:api-token") + 1
+LISTINGS_LINE = LISTING.splitlines().index("          ref: listings") + 1
 
 
 def _dataset(project, name: str, *versions: str) -> Dataset:
@@ -76,7 +27,7 @@ def _dataset(project, name: str, *versions: str) -> Dataset:
 
 @pytest.fixture
 def ready(project, cluster, workflow):
-    """Everything SPEC needs: its datasets (raw with two versions) and its secret."""
+    """Everything LISTING needs: its datasets (raw with two versions) and its secret."""
     _dataset(project, "raw", "v1", "v2")
     _dataset(project, "listings")
     secret_set(team=project.team, scope=Secret.Scope.TEAM, name="api-token", value="t0ken")
@@ -84,7 +35,7 @@ def ready(project, cluster, workflow):
 
 
 def _counts() -> tuple[int, int, int]:
-    return Run.objects.count(), JobRun.objects.count(), WorkflowSpec.objects.count()
+    return Run.objects.count(), JobRun.objects.count(), StoredSpec.objects.count()
 
 
 @pytest.fixture
@@ -98,11 +49,11 @@ def enqueued(monkeypatch):
 @pytest.mark.django_db
 class TestValidSubmission:
     def test_creates_the_run_and_its_jobs_pending_in_run_order(self, ready, owner, enqueued):
-        run = run_submit(workflow=ready, spec_text=SPEC, user=owner)
+        run = run_submit(workflow=ready, spec_text=LISTING, user=owner)
 
         run.refresh_from_db()
         assert run.phase == RunPhase.PENDING
-        assert run.spec.text == SPEC
+        assert run.spec.text == LISTING
         assert run.created_by == owner
         assert run.cluster.handle == "local"
         jobs = list(run.jobs.order_by("position"))
@@ -114,8 +65,8 @@ class TestValidSubmission:
     def test_runs_are_numbered_per_workflow(self, ready, project, enqueued):
         other = WorkflowFactory(project=project)
 
-        numbers = [run_submit(workflow=ready, spec_text=SPEC).number for _ in range(3)]
-        other_number = run_submit(workflow=other, spec_text=SPEC).number
+        numbers = [run_submit(workflow=ready, spec_text=LISTING).number for _ in range(3)]
+        other_number = run_submit(workflow=other, spec_text=LISTING).number
 
         assert numbers == [1, 2, 3]
         assert other_number == 1
@@ -125,7 +76,7 @@ class TestValidSubmission:
     ):
         DatasetVersion.objects.create(dataset=Dataset.objects.get(name="raw"), version="v3")
 
-        run = run_submit(workflow=ready, spec_text=SPEC)
+        run = run_submit(workflow=ready, spec_text=LISTING)
 
         pinned = run.resolved_inputs["workflow"]["raw"]["dataset"]
         assert pinned["id"] == "raw:v2"
@@ -136,7 +87,7 @@ class TestValidSubmission:
     def test_run_time_inputs_override_the_defaults(self, ready, enqueued):
         run = run_submit(
             workflow=ready,
-            spec_text=SPEC,
+            spec_text=LISTING,
             inputs={"inputs": {"raw": {"id": "raw:v1"}, "greeting": {"value": "hi"}}},
         )
 
@@ -145,10 +96,10 @@ class TestValidSubmission:
         assert run.inputs == {"raw": {"id": "raw:v1"}, "greeting": {"value": "hi"}}
 
     def test_the_first_run_makes_its_spec_the_workflows_default(self, ready, enqueued):
-        run_submit(workflow=ready, spec_text=SPEC)
+        run_submit(workflow=ready, spec_text=LISTING)
 
         ready.refresh_from_db()
-        assert ready.default_spec.text == SPEC
+        assert ready.default_spec.text == LISTING
 
 
 @pytest.mark.django_db
@@ -161,7 +112,7 @@ class TestSecrets:
         before = _counts()
 
         with pytest.raises(SubmissionError) as caught:
-            run_submit(workflow=workflow, spec_text=SPEC)
+            run_submit(workflow=workflow, spec_text=LISTING)
 
         (error,) = caught.value.errors
         assert error.path == "jobs.prepare.env.TOKEN"
@@ -210,7 +161,7 @@ class TestSecrets:
         )
 
         with pytest.raises(SubmissionError, match="api-token"):
-            run_submit(workflow=workflow, spec_text=SPEC)
+            run_submit(workflow=workflow, spec_text=LISTING)
 
 
 @pytest.mark.django_db
@@ -223,7 +174,7 @@ class TestNothingIsCreatedWhenRefused:
         before = _counts()
 
         with pytest.raises(SubmissionError) as caught:
-            run_submit(workflow=workflow, spec_text=SPEC)
+            run_submit(workflow=workflow, spec_text=LISTING)
 
         (error,) = caught.value.errors
         assert error.path == "jobs.prepare.outputs.listing.with.ref"
@@ -232,7 +183,7 @@ class TestNothingIsCreatedWhenRefused:
         assert _counts() == before
 
     def test_an_invalid_spec_reports_every_error_and_creates_nothing(self, ready, enqueued):
-        broken = SPEC.replace("needs: [prepare]", "needs: [prepair]").replace(
+        broken = LISTING.replace("needs: [prepare]", "needs: [prepair]").replace(
             "uses: script@v1", "uses: scirpt@v1"
         )
         before = _counts()
@@ -262,7 +213,7 @@ class TestNothingIsCreatedWhenRefused:
         before = _counts()
 
         with pytest.raises(SubmissionError) as caught:
-            run_submit(workflow=ready, spec_text=SPEC, inputs=inputs)
+            run_submit(workflow=ready, spec_text=LISTING, inputs=inputs)
 
         assert caught.value.document == "inputs"
         assert caught.value.errors
@@ -273,19 +224,19 @@ class TestNothingIsCreatedWhenRefused:
         before = _counts()
 
         with pytest.raises(SubmissionError) as caught:
-            run_submit(workflow=ready, spec_text=SPEC + "#" * 1024)
+            run_submit(workflow=ready, spec_text=LISTING + "#" * 1024)
 
         assert caught.value.status == 413
         assert _counts() == before
 
     def test_an_unknown_cluster_is_refused(self, ready):
         with pytest.raises(SubmissionError, match="no cluster"):
-            run_submit(workflow=ready, spec_text=SPEC, cluster_id="gpu-farm")
+            run_submit(workflow=ready, spec_text=LISTING, cluster_id="gpu-farm")
 
         assert Run.objects.count() == 0
 
     def test_an_unknown_cluster_in_the_specs_defaults_is_an_error_at_its_line(self, ready):
-        text = "defaults:\n  clusterId: gpu-farm\n" + SPEC
+        text = "defaults:\n  clusterId: gpu-farm\n" + LISTING
 
         with pytest.raises(SubmissionError) as caught:
             run_submit(workflow=ready, spec_text=text)
@@ -299,7 +250,7 @@ class TestNothingIsCreatedWhenRefused:
 class TestRerunAndQueueing:
     def test_a_rerun_is_run_2_with_the_same_spec_and_inputs(self, ready, owner, enqueued):
         first = run_submit(
-            workflow=ready, spec_text=SPEC, inputs={"inputs": {"greeting": {"value": "hi"}}}
+            workflow=ready, spec_text=LISTING, inputs={"inputs": {"greeting": {"value": "hi"}}}
         )
 
         second = run_rerun(run=first, user=owner)
@@ -315,7 +266,7 @@ class TestRerunAndQueueing:
         self, ready, enqueued, django_capture_on_commit_callbacks
     ):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            run = run_submit(workflow=ready, spec_text=SPEC)
+            run = run_submit(workflow=ready, spec_text=LISTING)
             assert enqueued == []
 
         assert len(callbacks) == 1
@@ -349,7 +300,7 @@ class TestRerunFailedJobs:
     def test_succeeded_jobs_keep_their_outputs_and_the_others_run_again(
         self, ready, owner, enqueued, django_capture_on_commit_callbacks
     ):
-        first = run_submit(workflow=ready, spec_text=SPEC)
+        first = run_submit(workflow=ready, spec_text=LISTING)
         _settle(first, prepare=JobPhase.SUCCEEDED, report=JobPhase.FAILED)
         # A newer version of the input must not change what the reused job's output came from.
         DatasetVersion.objects.create(
@@ -372,7 +323,7 @@ class TestRerunFailedJobs:
         assert second.jobs.get(name="report").phase == JobPhase.PENDING
 
     def test_a_job_reused_twice_names_the_run_where_it_ran(self, ready, enqueued):
-        first = run_submit(workflow=ready, spec_text=SPEC)
+        first = run_submit(workflow=ready, spec_text=LISTING)
         _settle(first, prepare=JobPhase.SUCCEEDED, report=JobPhase.FAILED)
         second = run_rerun(run=first, spec="failed")
         _settle(second, report=JobPhase.FAILED)
@@ -404,7 +355,7 @@ class TestRerunFailedJobs:
         ],
     )
     def test_a_run_that_did_not_fail_is_refused(self, ready, enqueued, phase, message):
-        first = run_submit(workflow=ready, spec_text=SPEC)
+        first = run_submit(workflow=ready, spec_text=LISTING)
         Run.objects.filter(pk=first.pk).update(phase=phase)
         first.refresh_from_db()
 

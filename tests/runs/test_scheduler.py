@@ -16,7 +16,8 @@ def run():
 
 
 @pytest.fixture
-def queued(monkeypatch):
+def executing(monkeypatch):
+    """Ids of the jobs sent to a worker to run, in order (no worker runs here)."""
     ids = []
     monkeypatch.setattr("runs.queue.jobs_execute", ids.extend)
     return ids
@@ -33,16 +34,16 @@ def _names(run, ids):
     return sorted(run.jobs.filter(pk__in=ids).values_list("name", flat=True))
 
 
-def test_a_job_queues_what_needs_only_it_and_what_it_made_ready(run, queued):
+def test_a_job_queues_what_needs_only_it_and_what_it_made_ready(run, executing):
     _succeed(run, "first")
-    assert _names(run, queued) == ["second"]
+    assert _names(run, executing) == ["second"]
 
-    queued.clear()
+    executing.clear()
     _succeed(run, "other")
-    assert _names(run, queued) == ["join"]
+    assert _names(run, executing) == ["join"]
 
 
-def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel(run, queued):
+def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel(run, executing):
     for name in ("other", "join"):
         job_id = run.jobs.get(name=name).pk
         job_transition(job_id=job_id, to=JobPhase.RUNNING)
@@ -59,7 +60,7 @@ def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel
     assert run.phase == RunPhase.CANCELED
 
 
-def test_a_job_whose_last_log_lines_cannot_be_stored_still_ends(run, queued, monkeypatch):
+def test_a_job_whose_last_log_lines_cannot_be_stored_still_ends(run, executing, monkeypatch):
     from django.db import DatabaseError
 
     from runs.engine.local.executor import Outcome, _settle
@@ -80,4 +81,4 @@ def test_a_job_whose_last_log_lines_cannot_be_stored_still_ends(run, queued, mon
 
     first.refresh_from_db()
     assert first.phase == JobPhase.SUCCEEDED
-    assert _names(run, queued) == ["second"]
+    assert _names(run, executing) == ["second"]

@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from runs.models import Run
-from tests.factories import ClusterFactory, ProjectFactory, UserFactory, WorkflowFactory
+from tests.factories import UserFactory
 from workflows.models import DatasetVersion
 from workflows.services import api_key_create, dataset_create
 
@@ -30,15 +30,7 @@ def many_jobs(count: int) -> str:
     return "# many jobs\njobs:\n" + "".join(job.format(n) for n in range(count))
 
 
-@pytest.fixture
-def workflow(team):
-    ClusterFactory(team=team, handle="local")
-    return WorkflowFactory(project=ProjectFactory(team=team))
-
-
-@pytest.fixture(autouse=True)
-def _runs_not_started(monkeypatch):
-    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
+pytestmark = pytest.mark.usefixtures("queued")
 
 
 @pytest.mark.django_db
@@ -75,8 +67,8 @@ class TestJobsPerRun:
 
 
 @pytest.fixture
-def dataset(team):
-    return dataset_create(project=ProjectFactory(team=team), name="raw")
+def dataset(project):
+    return dataset_create(project=project, name="raw")
 
 
 def _upload(client, dataset, names: list[str]):

@@ -14,22 +14,14 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.factories import ClusterFactory, ProjectFactory, RunFactory, WorkflowFactory
+from tests.factories import RunFactory
 from workflows.services import api_key_create
 
 SPEC = "jobs:\n  j:\n    uses: container@v1\n    with:\n      image: bash:5\n"
 HUGE = "9" * 25
 
 
-@pytest.fixture(autouse=True)
-def _runs_not_started(monkeypatch):
-    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
-
-
-@pytest.fixture
-def workflow(team):
-    ClusterFactory(team=team, handle="local")
-    return WorkflowFactory(project=ProjectFactory(team=team))
+pytestmark = pytest.mark.usefixtures("queued")
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from django.conf import settings as django_settings
 from runs.models import Run
 from tests.git_repo import Repo
 from tests.test_settings import read_settings
-from workflows.git import services
-from workflows.models import PushTrigger, RepositoryLink
+from triggers import services
+from triggers.models import PushTrigger, RepositoryLink
 
 SPEC = """jobs:
   steal:

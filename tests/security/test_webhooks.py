@@ -18,8 +18,8 @@ from django.test import RequestFactory
 
 from runs.models import Run
 from tests.git_repo import Repo, push_payload, signed
-from workflows.git import services, tasks, views
-from workflows.models import PushTrigger
+from triggers import services, tasks, views
+from triggers.models import PushTrigger
 
 SPEC = """jobs:
   main:
@@ -48,7 +48,7 @@ def _handled_at_once(monkeypatch):
     """Runs are only created; a queued push is handled at once, as a worker would."""
     monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
     monkeypatch.setattr(
-        "workflows.git.services._enqueue_push", lambda push: tasks.push_handle(push.as_dict())
+        "triggers.services._enqueue_push", lambda push: tasks.push_handle(push.as_dict())
     )
 
 
@@ -218,7 +218,7 @@ class Inner:
 
 
 def _through_gate(handle: str, client: Client, *, declare: bool = True) -> Inner:
-    from workflows.git.asgi import WebhookBodyGate
+    from triggers.asgi import WebhookBodyGate
 
     inner = Inner()
     headers = [(b"content-type", b"application/json")]
@@ -294,7 +294,7 @@ class TestOversizeBodiesBehindDaphne:
         assert "no project with a linked repository" in json.loads(answer["body"])["detail"]
 
     def test_other_paths_pass_untouched(self):
-        from workflows.git.asgi import WebhookBodyGate
+        from triggers.asgi import WebhookBodyGate
 
         inner = Inner()
         client = Client(10)

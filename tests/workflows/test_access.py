@@ -24,14 +24,14 @@ from rest_framework.test import APIClient
 from gradient.asgi import application
 from runs.models import Run
 from tests.factories import HELLO_SPEC, ClusterFactory, MembershipFactory, RunFactory
+from triggers.models import RepositoryLink
+from triggers.services import repository_link
 from workflows.access import ROLES, Action, can, team_id_of, team_path, visible_to
-from workflows.git.services import repository_link
 from workflows.models import (
     ApiKey,
     Dataset,
     Membership,
     Project,
-    RepositoryLink,
     Secret,
     Team,
     Workflow,

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.factories import ProjectFactory
+from runs.services import job_version_reserve
+from tests.factories import JobRunFactory
 from workflows.models import Dataset, DatasetVersion
 from workflows.services import dataset_create, dataset_version_reserve, dataset_version_upload
 
@@ -15,11 +16,6 @@ from workflows.services import dataset_create, dataset_version_reserve, dataset_
 def data_dir(settings, tmp_path) -> Path:
     settings.DATA_DIR = tmp_path
     return tmp_path
-
-
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team)
 
 
 @pytest.fixture
@@ -137,6 +133,22 @@ class TestDatasets:
         # The dataset with my role; its versions.
         with django_assert_num_queries(2):
             assert len(client.get(f"/api/v1/datasets/{dataset.id}").json()["versions"]) == 4
+
+    def test_a_version_names_the_job_that_made_it(
+        self, as_user, dataset, owner, django_assert_num_queries
+    ):
+        job = JobRunFactory(run__workflow__project=dataset.project)
+        job_version_reserve(job=job, dataset=dataset)
+        dataset_version_reserve(dataset=dataset)
+        client = as_user("owner")
+
+        with django_assert_num_queries(2):
+            versions = client.get(f"/api/v1/datasets/{dataset.id}").json()["versions"]
+
+        assert [(v["version"], v["producingJobId"]) for v in versions] == [
+            ("v2", None),
+            ("v1", job.pk),
+        ]
 
 
 @pytest.mark.django_db

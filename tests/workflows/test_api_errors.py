@@ -11,7 +11,7 @@ from tests.factories import (
     RunFactory,
     WorkflowFactory,
 )
-from workflows.models import Dataset, Project, Secret, Workflow, WorkflowSpec
+from workflows.models import Dataset, Project, Secret, StoredSpec, Workflow
 from workflows.services import dataset_create, dataset_version_upload
 
 BAD_BODIES = {
@@ -97,7 +97,7 @@ def client(owner) -> APIClient:
 
 
 def _rows() -> dict[str, int]:
-    models = [Project, Workflow, WorkflowSpec, Run, JobRun, Dataset, Secret]
+    models = [Project, Workflow, StoredSpec, Run, JobRun, Dataset, Secret]
     return {model.__name__: model.objects.count() for model in models}
 
 

@@ -7,11 +7,6 @@ from tests.factories import ProjectFactory, RunFactory, TeamFactory, WorkflowFac
 from workflows.models import Project, Workflow
 
 
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team, name="Vision")
-
-
 @pytest.mark.django_db
 class TestList:
     @pytest.mark.parametrize(("who", "count"), [("owner", 1), ("member", 1), ("outsider", 0)])
@@ -37,7 +32,7 @@ class TestList:
 
         assert listed == {
             "id": project.id,
-            "name": "Vision",
+            "name": project.name,
             "handle": project.handle,
             "teamId": project.team_id,
             "created": listed["created"],
@@ -83,11 +78,13 @@ class TestCreate:
 
     def test_a_duplicate_name_is_400(self, as_user, project):
         answer = as_user("owner").post(
-            "/api/v1/projects", {"name": "Vision", "teamId": project.team_id}, format="json"
+            "/api/v1/projects", {"name": project.name, "teamId": project.team_id}, format="json"
         )
 
         assert answer.status_code == 400
-        assert answer.json() == {"detail": 'this team already has a project named "Vision"'}
+        assert answer.json() == {
+            "detail": f'this team already has a project named "{project.name}"'
+        }
 
     @pytest.mark.parametrize(
         ("body", "detail"),

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from runs.models import Run
-from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
+from tests.factories import WorkflowFactory
 from workflows.models import Secret
 from workflows.secret_values import decrypt_value
 from workflows.services import secret_set
@@ -22,16 +22,6 @@ jobs:
     env:
       TOKEN: secret:api-token
 """
-
-
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team)
-
-
-@pytest.fixture
-def cluster(team):
-    return ClusterFactory(team=team, handle="local")
 
 
 @pytest.fixture(params=["team", "project", "cluster"])
@@ -150,10 +140,9 @@ class TestSecrets:
 
 @pytest.mark.django_db
 def test_a_secret_value_appears_in_no_answer_log_or_column(
-    as_user, team, project, cluster, caplog, monkeypatch
+    as_user, team, project, cluster, caplog, queued
 ):
     """Set a distinctive value everywhere it can be set, touch every endpoint, grep everything."""
-    monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
     caplog.set_level(logging.DEBUG)
     workflow = WorkflowFactory(project=project)
     client = as_user("owner")

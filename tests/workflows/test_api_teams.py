@@ -67,31 +67,31 @@ class TestTeams:
 @pytest.mark.django_db
 class TestClusters:
     @pytest.fixture
-    def cluster(self, team):
+    def argo_cluster(self, team):
         return ClusterFactory(
             team=team, handle="gpu", kind="argo", namespace="ml", instance_types={"P4000": {}}
         )
 
     @pytest.mark.parametrize(("who", "count"), [("owner", 1), ("member", 1), ("outsider", 0)])
-    def test_the_list_shows_my_teams_clusters(self, as_user, cluster, who, count):
-        body = as_user(who).get(f"/api/v1/clusters?team={cluster.team_id}").json()
+    def test_the_list_shows_my_teams_clusters(self, as_user, argo_cluster, who, count):
+        body = as_user(who).get(f"/api/v1/clusters?team={argo_cluster.team_id}").json()
 
         assert body["count"] == count
 
     @pytest.mark.parametrize(
         ("who", "expected"), [("owner", 200), ("member", 200), ("outsider", 404), (None, 401)]
     )
-    def test_detail(self, as_user, cluster, who, expected):
-        answer = as_user(who).get(f"/api/v1/clusters/{cluster.id}")
+    def test_detail(self, as_user, argo_cluster, who, expected):
+        answer = as_user(who).get(f"/api/v1/clusters/{argo_cluster.id}")
 
         assert answer.status_code == expected
         if expected == 200:
             assert answer.json() == {
-                "id": cluster.id,
+                "id": argo_cluster.id,
                 "handle": "gpu",
                 "name": "gpu",
                 "kind": "argo",
-                "teamId": cluster.team_id,
+                "teamId": argo_cluster.team_id,
                 "namespace": "ml",
                 "allowNetwork": True,
                 "instanceTypes": ["P4000"],
@@ -106,11 +106,11 @@ class TestClusters:
         assert answer.status_code == 400
         assert answer.json()["detail"].startswith("team: ")
 
-    def test_detail_is_one_query(self, as_user, cluster, owner, django_assert_num_queries):
+    def test_detail_is_one_query(self, as_user, argo_cluster, owner, django_assert_num_queries):
         client = as_user("owner")
 
         with django_assert_num_queries(1):
-            assert client.get(f"/api/v1/clusters/{cluster.id}").status_code == 200
+            assert client.get(f"/api/v1/clusters/{argo_cluster.id}").status_code == 200
 
     def test_list_queries_do_not_grow_with_clusters(
         self, as_user, team, owner, django_assert_num_queries

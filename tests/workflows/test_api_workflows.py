@@ -3,8 +3,8 @@
 import pytest
 
 from runs.models import RunPhase
-from tests.factories import ProjectFactory, RunFactory, WorkflowFactory
-from workflows.models import Workflow, WorkflowSpec
+from tests.factories import RunFactory, WorkflowFactory
+from workflows.models import StoredSpec, Workflow
 
 SPEC = """\
 jobs:
@@ -25,16 +25,6 @@ jobs:
 """
 
 
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team)
-
-
-@pytest.fixture
-def workflow(project):
-    return WorkflowFactory(project=project, name="train")
-
-
 def _spec_url(workflow) -> str:
     return f"/api/v1/workflows/{workflow.id}/spec"
 
@@ -52,7 +42,7 @@ class TestWorkflows:
 
         assert answer == {
             "id": str(workflow.id),
-            "name": "train",
+            "name": workflow.name,
             "projectId": workflow.project_id,
             "created": answer["created"],
             "createdBy": None,
@@ -74,7 +64,9 @@ class TestWorkflows:
 
     def test_create_refuses_a_duplicate_name(self, as_user, workflow):
         answer = as_user("owner").post(
-            "/api/v1/workflows", {"name": "train", "projectId": workflow.project_id}, format="json"
+            "/api/v1/workflows",
+            {"name": workflow.name, "projectId": workflow.project_id},
+            format="json",
         )
 
         assert answer.status_code == 400
@@ -169,7 +161,7 @@ class TestDefaultSpec:
     def test_an_invalid_spec_is_400_with_every_error_and_changes_nothing(self, as_user, workflow):
         client = as_user("owner")
         client.put(_spec_url(workflow), {"spec": SPEC}, format="json")
-        specs = WorkflowSpec.objects.count()
+        specs = StoredSpec.objects.count()
 
         answer = client.put(_spec_url(workflow), {"spec": INVALID_SPEC}, format="json")
 
@@ -178,7 +170,7 @@ class TestDefaultSpec:
         assert body["detail"].startswith("the spec is not valid: ")
         located = {(e["path"], e["line"]) for e in body["errors"]}
         assert {("jobs.hello.runs-on", 4), ("jobs.hello.with.args[1]", 7)} <= located
-        assert WorkflowSpec.objects.count() == specs
+        assert StoredSpec.objects.count() == specs
         assert client.get(_spec_url(workflow)).json()["spec"] == SPEC
 
     def test_invalid_yaml_is_an_error_at_its_line(self, as_user, workflow):
@@ -195,7 +187,7 @@ class TestDefaultSpec:
         )
 
         assert answer.status_code == 413
-        assert WorkflowSpec.objects.count() == 0
+        assert StoredSpec.objects.count() == 0
 
     def test_a_text_body_that_is_not_utf8_is_400(self, as_user, workflow):
         answer = as_user("owner").put(

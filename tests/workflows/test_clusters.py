@@ -175,35 +175,37 @@ def test_the_admin_refuses_a_bad_cluster():
 @pytest.mark.django_db
 class TestClusterApi:
     @pytest.fixture
-    def cluster(self, team):
+    def argo_cluster(self, team):
         return ClusterFactory(team=team, kind="argo", instance_types={"C4": {"cpu": "4"}})
 
-    def url(self, cluster) -> str:
-        return f"/api/v1/clusters/{cluster.id}"
+    def url(self, argo_cluster) -> str:
+        return f"/api/v1/clusters/{argo_cluster.id}"
 
     @pytest.mark.parametrize(
         ("who", "expected"), [("owner", 200), ("member", 403), ("outsider", 404), (None, 401)]
     )
-    def test_only_owners_change_shapes(self, as_user, cluster, who, expected):
-        answer = as_user(who).patch(self.url(cluster), {"defaultInstanceType": "C4"}, format="json")
+    def test_only_owners_change_shapes(self, as_user, argo_cluster, who, expected):
+        answer = as_user(who).patch(
+            self.url(argo_cluster), {"defaultInstanceType": "C4"}, format="json"
+        )
 
         assert answer.status_code == expected
-        cluster.refresh_from_db()
-        assert cluster.default_instance_type == ("C4" if expected == 200 else "")
+        argo_cluster.refresh_from_db()
+        assert argo_cluster.default_instance_type == ("C4" if expected == 200 else "")
 
-    def test_members_read_the_defaults(self, as_user, cluster):
-        cluster.default_job_timeout_seconds = 600
-        cluster.save()
+    def test_members_read_the_defaults(self, as_user, argo_cluster):
+        argo_cluster.default_job_timeout_seconds = 600
+        argo_cluster.save()
 
-        answer = as_user("member").get(self.url(cluster))
+        answer = as_user("member").get(self.url(argo_cluster))
 
         assert answer.status_code == 200
         assert answer.json()["defaultJobTimeoutSeconds"] == 600
         assert answer.json()["defaultInstanceType"] == ""
 
-    def test_an_owner_sets_types_default_and_timeout(self, as_user, cluster):
+    def test_an_owner_sets_types_default_and_timeout(self, as_user, argo_cluster):
         answer = as_user("owner").patch(
-            self.url(cluster),
+            self.url(argo_cluster),
             {
                 "instanceTypes": {"G1": {"cpu": "8", "memory": "30Gi", "gpu": 1}},
                 "defaultInstanceType": "G1",
@@ -214,11 +216,11 @@ class TestClusterApi:
 
         assert answer.status_code == 200, answer.json()
         assert answer.json()["instanceTypes"] == ["G1"]
-        cluster.refresh_from_db()
-        assert cluster_shapes(cluster).for_job(None) == InstanceType(
+        argo_cluster.refresh_from_db()
+        assert cluster_shapes(argo_cluster).for_job(None) == InstanceType(
             cpu=8.0, memory_bytes=30 * GI, gpu=1
         )
-        assert cluster.default_job_timeout_seconds == 7200
+        assert argo_cluster.default_job_timeout_seconds == 7200
 
     @pytest.mark.parametrize(
         ("body", "says"),
@@ -233,12 +235,12 @@ class TestClusterApi:
             ({"defaultJobTimeoutSeconds": 0}, "defaultJobTimeoutSeconds"),
         ],
     )
-    def test_bad_shapes_are_a_clear_400(self, as_user, cluster, body, says):
-        answer = as_user("owner").patch(self.url(cluster), body, format="json")
+    def test_bad_shapes_are_a_clear_400(self, as_user, argo_cluster, body, says):
+        answer = as_user("owner").patch(self.url(argo_cluster), body, format="json")
 
         assert answer.status_code == 400
         assert answer["Content-Type"] == "application/json"
         assert says in answer.json()["detail"]
-        cluster.refresh_from_db()
-        assert cluster.instance_types == {"C4": {"cpu": "4"}}
-        assert cluster.default_instance_type == ""
+        argo_cluster.refresh_from_db()
+        assert argo_cluster.instance_types == {"C4": {"cpu": "4"}}
+        assert argo_cluster.default_instance_type == ""

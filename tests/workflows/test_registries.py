@@ -10,7 +10,6 @@ import pytest
 
 from runs.models import Run
 from runs.services import SubmissionError, run_submit
-from tests.factories import ClusterFactory, ProjectFactory, WorkflowFactory
 from workflows.registries import RegistryCredentials, registry_auth_file
 from workflows.selectors import container_registry_credentials
 from workflows.services import container_registry_create
@@ -95,16 +94,8 @@ jobs:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("queued")
 class TestSubmission:
-    @pytest.fixture
-    def workflow(self, team):
-        ClusterFactory(team=team, handle="local")
-        return WorkflowFactory(project=ProjectFactory(team=team))
-
-    @pytest.fixture(autouse=True)
-    def _no_queue(self, monkeypatch):
-        monkeypatch.setattr("runs.queue.run_start", lambda run_id: None)
-
     def test_an_unknown_registry_is_an_error_at_its_line(self, team, workflow):
         container_registry_create(
             team=team, name="ghcr", server="ghcr.io", username="ada", password=PASSWORD

@@ -4,21 +4,21 @@ import json
 
 import pytest
 
-from tests.paths import EXAMPLES
+from tests.specs import EXAMPLE_SPECS, PIPELINE, PIPELINE_INPUTS
 from workflows.spec import parse_spec, resolve_run_inputs
 
 
-@pytest.mark.parametrize("name", ["pipeline.yaml", "hello.yaml", "word-count.yaml"])
+@pytest.mark.parametrize("name", EXAMPLE_SPECS)
 def test_examples_are_valid(name):
-    result = parse_spec((EXAMPLES / name).read_text())
+    result = parse_spec(EXAMPLE_SPECS[name])
     assert result.errors == ()
     assert result.spec is not None
     json.dumps(result.data)
 
 
 def test_pipeline_with_its_inputs():
-    spec = parse_spec((EXAMPLES / "pipeline.yaml").read_text()).spec
-    result = resolve_run_inputs(spec, (EXAMPLES / "inputs.yaml").read_text())
+    spec = parse_spec(PIPELINE).spec
+    result = resolve_run_inputs(spec, PIPELINE_INPUTS)
     assert result.errors == ()
     assert result.values == {
         "corpus": {"type": "dataset", "with": {"ref": "corpus"}},
@@ -27,7 +27,7 @@ def test_pipeline_with_its_inputs():
 
 
 def test_pipeline_model():
-    spec = parse_spec((EXAMPLES / "pipeline.yaml").read_text()).spec
+    spec = parse_spec(PIPELINE).spec
     assert spec.job_names == ("scratch", "count", "report")
     assert spec.secret_names == ("greeting",)
     count = spec.job("count")

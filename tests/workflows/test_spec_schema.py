@@ -5,7 +5,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.paths import EXAMPLES
+from tests.specs import EXAMPLE_SPECS
 from workflows.spec import parse_spec, spec_json_schema
 from workflows.spec.actions import all_actions
 from workflows.spec.keys import (
@@ -78,8 +78,8 @@ def test_every_property_has_a_description(schema):
 
 
 def test_examples_validate(validator):
-    for name in ("pipeline.yaml", "hello.yaml", "word-count.yaml"):
-        data = parse_spec((EXAMPLES / name).read_text()).data
+    for name, text in EXAMPLE_SPECS.items():
+        data = parse_spec(text).data
         assert list(validator.iter_errors(data)) == [], name
 
 

@@ -5,13 +5,18 @@ Seeing is membership of the thing's team: the selectors (through
 (a 403 would tell an outsider that the thing exists). What a member may then
 do is the view's `actions` (HTTP method -> access.Action; reads default to
 VIEW), checked against the object the view found with
-`self.check_object_permissions(request, obj)`. Every ApiView has this class.
+`self.check_object_permissions(request, obj)`.
+
+`ApiView`, the base of every API view of the apps, is gradient.api's
+BaseApiView with this policy; it lives here, not in gradient/api/, because the
+policy is workflows.access's and gradient/api/ imports none of the apps.
 """
 
 from __future__ import annotations
 
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
+from gradient.api.base import BaseApiView
 from workflows.access import Action, can, refusal
 
 
@@ -32,3 +37,17 @@ class TeamPolicy(BasePermission):
             return True
         self.message = refusal(action)
         return False
+
+
+# The docstring is the schema's description of every operation that has none
+# of its own (drf-spectacular reads it), so it stays as the API has shown it.
+class ApiView(BaseApiView):
+    """The base of every API view: JSON in, JSON (or the browsable API) out."""
+
+    permission_classes = [IsAuthenticated, TeamPolicy]
+    # HTTP method -> the workflows.access.Action it needs on the object the view finds.
+    actions: dict = {}
+
+    def action_for(self, request, obj):
+        """The access.Action this request needs on `obj` (TeamPolicy asks; None: not declared)."""
+        return self.actions.get(request.method)

@@ -11,9 +11,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from gradient.api.base import found, path_id
 from workflows import selectors, services
 from workflows.access import Action
-from workflows.api.base import ApiView, found, path_id
+from workflows.api.permissions import ApiView
 from workflows.api.serializers import ErrorSerializer
 
 TEAM_ID = path_id("team_id")

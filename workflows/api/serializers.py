@@ -106,7 +106,9 @@ class DatasetVersionSerializer(serializers.Serializer):
     fileCount = serializers.IntegerField(source="file_count")
     size = serializers.IntegerField(help_text="Bytes.")
     message = serializers.CharField()
-    producingJobId = serializers.IntegerField(source="producing_job_id", allow_null=True)
+    # `producer` is runs.ProducedVersion's link back: the job is known above this
+    # layer, so it is named here, not imported (None when no job made the version).
+    producingJobId = serializers.IntegerField(source="producer.job_id", allow_null=True)
     created = serializers.DateTimeField()
     committed = serializers.DateTimeField(allow_null=True)
 

@@ -16,19 +16,19 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from gradient.api_errors import spec_error_dicts
-from workflows import selectors, services
-from workflows.access import Action, removal_action
-from workflows.api import serializers as s
-from workflows.api.base import (
+from gradient.api.base import (
     PAGE_PARAMETERS,
-    ApiView,
     PlainTextParser,
     PlainTextRenderer,
     found,
     paginated,
     path_id,
 )
+from gradient.api_errors import spec_error_dicts
+from workflows import selectors, services
+from workflows.access import Action, removal_action
+from workflows.api import serializers as s
+from workflows.api.permissions import ApiView
 from workflows.models import Secret
 from workflows.spec import spec_json_schema
 

@@ -12,7 +12,6 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('runs', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -51,7 +50,7 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.CreateModel(
-            name='WorkflowSpec',
+            name='StoredSpec',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('sha256', models.CharField(max_length=64, unique=True)),
@@ -59,6 +58,11 @@ class Migration(migrations.Migration):
                 ('parsed', models.JSONField()),
                 ('created', models.DateTimeField(auto_now_add=True)),
             ],
+            # Named WorkflowSpec when this migration was first applied; the name
+            # is changed here, not by a RenameModel, because runs 0002 points at
+            # it and may be applied after any later workflows migration.
+            # 0005 gives the table its new name.
+            options={'db_table': 'workflows_workflowspec'},
         ),
         migrations.CreateModel(
             name='ApiKey',
@@ -85,7 +89,6 @@ class Migration(migrations.Migration):
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('committed', models.DateTimeField(blank=True, null=True)),
                 ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='workflows.dataset')),
-                ('producing_job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='produced_versions', to='runs.jobrun')),
             ],
         ),
         migrations.CreateModel(
@@ -104,7 +107,6 @@ class Migration(migrations.Migration):
                 ('model_type', models.CharField(max_length=20)),
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('dataset_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='models', to='workflows.datasetversion')),
-                ('job_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='models', to='runs.jobrun')),
                 ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='models', to='workflows.project')),
             ],
         ),
@@ -112,38 +114,6 @@ class Migration(migrations.Migration):
             model_name='dataset',
             name='project',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='workflows.project'),
-        ),
-        migrations.CreateModel(
-            name='PushTrigger',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('webhook', 'Webhook'), ('poll', 'Poll')], max_length=10)),
-                ('delivery_id', models.CharField(blank=True, max_length=100, null=True, unique=True)),
-                ('branch', models.CharField(max_length=200)),
-                ('commit', models.CharField(max_length=64)),
-                ('commit_message', models.TextField(blank=True)),
-                ('author', models.CharField(blank=True, max_length=200)),
-                ('outcome', models.CharField(choices=[('started', 'Started'), ('no-match', 'No Match'), ('invalid', 'Invalid'), ('failed', 'Failed')], max_length=10)),
-                ('errors', models.JSONField(blank=True, default=list, help_text='Per spec file: validator errors, or why it failed.')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='push_triggers', to='workflows.project')),
-                ('runs', models.ManyToManyField(blank=True, related_name='push_triggers', to='runs.run')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='RepositoryLink',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('clone_url', models.CharField(max_length=1000)),
-                ('default_branch', models.CharField(default='main', max_length=200)),
-                ('token_secret', models.CharField(blank=True, help_text='Name of a secret holding an access token.', max_length=200)),
-                ('webhook_secret_ciphertext', models.BinaryField(help_text='The HMAC key GitHub signs deliveries with, encrypted like secrets.')),
-                ('poll', models.BooleanField(default=False, help_text='Ask the remote for new commits instead of waiting for webhooks.')),
-                ('last_commit', models.CharField(blank=True, max_length=64)),
-                ('last_seen', models.DateTimeField(blank=True, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='repository', to='workflows.project')),
-            ],
         ),
         migrations.CreateModel(
             name='Team',
@@ -192,7 +162,7 @@ class Migration(migrations.Migration):
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='workflows', to='workflows.project')),
-                ('default_spec', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.workflowspec')),
+                ('default_spec', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.storedspec')),
             ],
         ),
         migrations.AddIndex(
@@ -206,10 +176,6 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='dataset',
             constraint=models.UniqueConstraint(fields=('project', 'name'), name='dataset_name_unique_in_project'),
-        ),
-        migrations.AddIndex(
-            model_name='pushtrigger',
-            index=models.Index(fields=['project', '-created'], name='workflows_p_project_241dc7_idx'),
         ),
         migrations.AddConstraint(
             model_name='secret',

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0002_push_trigger_delivery_id_per_project'),
+        ('workflows', '0001_initial'),
     ]
 
     operations = [

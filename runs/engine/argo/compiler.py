@@ -207,17 +207,14 @@ class _Compiler:
         )
 
     def _workflow_parameters(self) -> list[dict]:
-        resolved = self.binding.resolved_inputs.get("workflow")
         parameters = []
         for name, workflow_input in self.spec.inputs.items():
             if workflow_input.type != "string":
                 continue
-            value = (resolved or {}).get(name)
-            if value is None and workflow_input.default is not None:
-                value = {"with": workflow_input.default}
+            value = self.binding.resolved_inputs.workflow_input(self.spec, name)
             parameter = {"name": name}
             if value is not None:
-                parameter["value"] = str(value["with"].get("value", ""))
+                parameter["value"] = str(value.value if value.value is not None else "")
             parameters.append(parameter)
         return parameters
 
@@ -276,7 +273,7 @@ class _Compiler:
     def _string_source(self, job: Job, job_input) -> str:
         source = job_input.source
         if source.kind == "job" and source.job in self.reused:
-            return str(self.reused[source.job][source.output]["value"])
+            return str(self.reused[source.job][source.output].value)
         if source.kind == "job":
             return f"{{{{tasks.{self.tasks[source.job]}.outputs.parameters.{source.output}}}}}"
         if source.kind == "workflow":
@@ -370,32 +367,22 @@ class _Compiler:
         location["key"] = key
         return {"s3": location}
 
-    def _pinned_key(self, value: Mapping | None, ref: str | None, preview: str) -> str:
-        if value and "dataset" in value:
-            pinned = value["dataset"]
-            version = pinned["id"].rsplit(":", 1)[1]
-            return dataset_version_key(self.key_prefix, pinned["datasetId"], version)
-        if ref:
-            name, _, version = ref.partition(":")
-            return f"{self.key_prefix}datasets/{name}/{version or 'latest'}.tgz"
-        return f"{self.key_prefix}{preview}"
-
     def _input_key(self, job: Job, name: str) -> str:
         source = job.inputs[name].source
         if source.kind == "job" and source.job in self.reused:
             kept = self.reused[source.job][source.output]
-            return dataset_version_key(self.key_prefix, kept["datasetId"], kept["version"])
+            return dataset_version_key(self.key_prefix, kept.dataset_id, kept.version)
         if source.kind == "job":
             return self._output_key(self.spec.job(source.job), source.output)
-        if source.kind == "workflow":
-            resolved = (self.binding.resolved_inputs.get("workflow") or {}).get(
-                source.workflow_input
-            )
-            default = self.spec.inputs[source.workflow_input].default or {}
-            ref = (resolved or {}).get("with", {}).get("ref") or default.get("ref")
-            return self._pinned_key(resolved, ref, f"inputs/{source.workflow_input}.tgz")
-        resolved = (self.binding.resolved_inputs.get("jobs") or {}).get(job.name, {}).get(name)
-        return self._pinned_key(resolved, (source.with_ or {}).get("ref"), f"inputs/{name}.tgz")
+        value = self.binding.resolved_inputs.job_input(self.spec, job, name)
+        if value is not None and value.dataset is not None:
+            pinned = value.dataset
+            return dataset_version_key(self.key_prefix, pinned.dataset_id, pinned.version)
+        if value is not None and value.ref:
+            dataset, _, version = value.ref.partition(":")
+            return f"{self.key_prefix}datasets/{dataset}/{version or 'latest'}.tgz"
+        preview = source.workflow_input if source.kind == "workflow" else name
+        return f"{self.key_prefix}inputs/{preview}.tgz"
 
     def _output_key(self, job: Job, name: str) -> str:
         key = self.output_keys.get((job.name, name))
@@ -405,8 +392,8 @@ class _Compiler:
 
     def _new_output_key(self, job: Job, name: str) -> str:
         reserved = self.binding.output_versions.get(job.name, {}).get(name)
-        if reserved:
-            return dataset_version_key(self.key_prefix, reserved["datasetId"], reserved["version"])
+        if reserved is not None:
+            return dataset_version_key(self.key_prefix, reserved.dataset_id, reserved.version)
         ref = job.outputs[name].with_["ref"].partition(":")[0]
         return f"{self.key_prefix}datasets/{ref}/new-version-of-{self.tasks[job.name]}.tgz"
 

@@ -5,12 +5,10 @@ safe to run twice: what it decides is written to ``Run.engine_state`` before
 anything is created, the Workflow's name is fixed by the run, and a Workflow
 that already exists for the run is adopted rather than created again.
 
-``Run.engine_state`` of an Argo run::
-
-    name, namespace, uid     the Workflow
-    secret                   the run's Kubernetes Secret (secret: values, literal credentials)
-    datasets                 job -> output -> {datasetId, version, versionId} reserved for it
-    models                   create-model job -> the id its model gets
+``Run.engine_state`` of an Argo run is a runs.values.EngineState: the
+Workflow's name, namespace and uid, the run's Kubernetes Secret, the dataset
+version reserved for each dataset output, the id each create-model job's
+model gets, and the outputs of the jobs a re-run of failed jobs keeps.
 
 Everything after submission (phases, outputs, logs, dataset commits) is the
 watcher's (runs.engine.argo.watcher, ``manage.py argo_watch``).
@@ -22,6 +20,7 @@ import base64
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from django.db import transaction
@@ -43,8 +42,18 @@ from runs.engine.argo.compiler import (
     compile_workflow,
 )
 from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.services import job_version_reserve
 from runs.specs import spec_model
 from runs.transitions import job_transition, jobs_cancel_pending, run_transition
+from runs.values import (
+    DatasetOutput,
+    EngineState,
+    KeptOutput,
+    ResolvedInputs,
+    StringOutput,
+    VersionSlot,
+    outputs_from_json,
+)
 from workflows.clusters import InstanceTypeError, cluster_shapes
 from workflows.models import Cluster, DatasetVersion, short_id
 from workflows.registries import dockerconfig_json
@@ -55,7 +64,7 @@ from workflows.selectors import (
     dataset_find,
     secret_values,
 )
-from workflows.services import SpecRejected, dataset_version_reserve, spec_checked
+from workflows.services import SpecRejected, spec_checked
 from workflows.spec import WorkflowSpec, errors_at
 
 logger = logging.getLogger(__name__)
@@ -119,17 +128,17 @@ def workflow_name(run: Run) -> str:
     return f"gw-{run.pk}-{slug}"[:52].rstrip("-")
 
 
-def binding(run: Run, state: dict | None = None) -> RunBinding:
+def binding(run: Run, state: EngineState | None = None) -> RunBinding:
     """What the run fixes in its manifest, from its row and engine state."""
-    state = run.engine_state if state is None else state
+    state = EngineState.from_json(run.engine_state) if state is None else state
     return RunBinding(
-        name=state.get("name") or workflow_name(run),
+        name=state.name or workflow_name(run),
         run_id=run.pk,
         workflow_label=f"{run.workflow.name} #{run.number}",
-        resolved_inputs=run.resolved_inputs,
-        output_versions=state.get("datasets") or {},
-        model_ids=state.get("models") or {},
-        reused=state.get("reused") or {},
+        resolved_inputs=ResolvedInputs.from_json(run.resolved_inputs),
+        output_versions=state.datasets,
+        model_ids=state.models,
+        reused=state.reused,
     )
 
 
@@ -157,18 +166,18 @@ def spec_manifest(*, text: str, cluster: Cluster | None = None) -> dict:
         ) from None
 
 
-def _reserve(run: Run, spec: WorkflowSpec) -> dict:
+def _reserve(run: Run, spec: WorkflowSpec) -> EngineState:
     """Fix the Workflow's name, dataset versions and model ids once, before creating anything."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        state = dict(locked.engine_state or {})
-        if state.get("name"):
+        state = EngineState.from_json(locked.engine_state)
+        if state.name:
             return state
         project = run.workflow.project
         jobs = {job.name: job for job in run.jobs.all()}
-        datasets: dict[str, dict] = {}
+        datasets: dict[str, dict[str, VersionSlot]] = {}
         models: dict[str, str] = {}
-        reused = _reused_outputs(spec, jobs)
+        reused = _reused_outputs(jobs)
         for job in spec.jobs:
             if job.name in reused:
                 continue
@@ -179,17 +188,17 @@ def _reserve(run: Run, spec: WorkflowSpec) -> dict:
                     dataset = dataset_find(project=project, ref=output.with_["ref"])
                 except DatasetRefError as error:
                     raise SubmissionFailed(f"jobs.{job.name}.outputs.{name}: {error}") from None
-                version = dataset_version_reserve(dataset=dataset, producing_job=jobs[job.name])
-                datasets.setdefault(job.name, {})[name] = {
-                    "datasetId": dataset.pk,
-                    "version": version.version,
-                    "versionId": version.pk,
-                    "name": dataset.name,
-                }
+                version = job_version_reserve(job=jobs[job.name], dataset=dataset)
+                datasets.setdefault(job.name, {})[name] = VersionSlot(
+                    dataset_id=dataset.pk,
+                    version=version.version,
+                    version_id=version.pk,
+                    name=dataset.name,
+                )
             if job.action == "create-model":
                 models[job.name] = short_id()
         name = workflow_name(run)
-        state.update(
+        state = EngineState(
             engine="argo",
             name=name,
             namespace=run.cluster.namespace or "default",
@@ -198,55 +207,53 @@ def _reserve(run: Run, spec: WorkflowSpec) -> dict:
             models=models,
             reused=reused,
         )
-        Run.objects.filter(pk=run.pk).update(engine_state=state)
-        run.engine_state = state
+        _store_state(run, state)
         return state
 
 
-def _reused_outputs(spec: WorkflowSpec, jobs: dict[str, JobRun]) -> dict[str, dict]:
+def _store_state(run: Run, state: EngineState) -> None:
+    run.engine_state = state.to_json()
+    Run.objects.filter(pk=run.pk).update(engine_state=run.engine_state)
+
+
+def _reused_outputs(jobs: dict[str, JobRun]) -> dict[str, dict[str, KeptOutput]]:
     """The outputs of the jobs a re-run of failed jobs keeps, as the compiler takes them."""
-    reused: dict[str, dict] = {}
+    reused: dict[str, dict[str, KeptOutput]] = {}
     for name, row in jobs.items():
         if not row.reused_from_run:
             continue
-        outputs = {}
-        for output, produced in row.outputs.items():
-            if spec.job(name).outputs[output].type == "string":
-                outputs[output] = {"value": produced["value"]}
-            elif "dataset" in produced:
+        outputs: dict[str, KeptOutput] = {}
+        for output, produced in outputs_from_json(row.outputs).items():
+            if isinstance(produced, StringOutput):
+                outputs[output] = StringOutput(produced.value)
+            elif isinstance(produced, DatasetOutput):
                 version = DatasetVersion.objects.filter(
-                    pk=produced["dataset"]["versionId"], is_committed=True
+                    pk=produced.version_id, is_committed=True
                 ).first()
                 if version is None:
                     raise SubmissionFailed(
-                        f'the dataset version {produced["dataset"]["id"]} that job "{name}" '
+                        f'the dataset version {produced.id} that job "{name}" '
                         "produced no longer exists; re-run the whole run"
                     )
-                outputs[output] = {
-                    "datasetId": version.dataset_id,
-                    "version": version.version,
-                    "versionId": version.pk,
-                }
+                outputs[output] = VersionSlot(
+                    dataset_id=version.dataset_id, version=version.version, version_id=version.pk
+                )
         reused[name] = outputs
     return reused
 
 
 def _input_versions(run: Run) -> list[DatasetVersion]:
     """The committed dataset versions the run's jobs read from the dashboard's store."""
+    state = EngineState.from_json(run.engine_state)
     ids = {
-        kept["versionId"]
-        for outputs in (run.engine_state.get("reused") or {}).values()
+        kept.version_id
+        for outputs in state.reused.values()
         for kept in outputs.values()
-        if "versionId" in kept
+        if isinstance(kept, VersionSlot)
     }
-    resolved = run.resolved_inputs or {}
-    for value in (resolved.get("workflow") or {}).values():
-        if "dataset" in value:
-            ids.add(value["dataset"]["versionId"])
-    for inputs in (resolved.get("jobs") or {}).values():
-        for value in inputs.values():
-            if "dataset" in value:
-                ids.add(value["dataset"]["versionId"])
+    ids.update(
+        pinned.version_id for _, _, pinned in ResolvedInputs.from_json(run.resolved_inputs).pinned()
+    )
     return list(DatasetVersion.objects.filter(pk__in=ids).select_related("dataset"))
 
 
@@ -414,13 +421,8 @@ def _submit_once(run: Run) -> None:
     _apply_registry_secret(run, compiled, apis)
     workflow = _create_workflow(run, compiled, apis)
     _own_secret(run, compiled, workflow, apis)
-    state = {
-        **state,
-        "uid": workflow["metadata"]["uid"],
-        "submitted": timezone.now().isoformat(),
-    }
-    Run.objects.filter(pk=run.pk).update(engine_state=state)
-    run.engine_state = state
+    state = replace(state, uid=workflow["metadata"]["uid"], submitted=timezone.now().isoformat())
+    _store_state(run, state)
     run_transition(run_id=run.pk, to=RunPhase.RUNNING)
     if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
         workflow_shutdown(run, apis)
@@ -459,11 +461,7 @@ def run_start(run_id: int) -> None:
 
 def release_reserved_versions(run: Run) -> None:
     """Drop the dataset versions reserved for outputs that were never committed."""
-    ids = [
-        reserved["versionId"]
-        for outputs in (run.engine_state.get("datasets") or {}).values()
-        for reserved in outputs.values()
-    ]
+    ids = EngineState.from_json(run.engine_state).reserved_version_ids
     if ids:
         DatasetVersion.objects.filter(pk__in=ids, is_committed=False).delete()
 
@@ -481,7 +479,7 @@ def _fail_submission(run: Run, message: str) -> None:
 
 def workflow_shutdown(run: Run, apis: kube.Apis | None = None) -> bool:
     """Ask Argo to stop the run's Workflow (``spec.shutdown: Terminate``); False when it is gone."""
-    name = run.engine_state.get("name")
+    name = EngineState.from_json(run.engine_state).name
     if not name:
         return False
     apis = apis or kube.apis(run.cluster)
@@ -507,7 +505,7 @@ def run_cancel(run_id: int) -> None:
     """Cancel a run on Argo: jobs not started now, running ones when Argo has stopped them."""
     Run.objects.filter(pk=run_id).update(cancel_requested=True)
     run = Run.objects.select_related("cluster", "workflow").get(pk=run_id)
-    if run.engine_state.get("uid"):
+    if EngineState.from_json(run.engine_state).uid:
         try:
             workflow_shutdown(run)
         except (ApiException, kube.KubeUnavailable, *kube.TRANSIENT) as error:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from runs.values import KeptOutput, ResolvedInputs, VersionSlot
 from workflows.clusters import InstanceType
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -90,21 +91,19 @@ class ClusterConfig:
 class RunBinding:
     """What a run fixes in its manifest; the default binding is the export preview.
 
-    ``resolved_inputs`` has Run.resolved_inputs' shape; ``output_versions``
-    maps job -> dataset output -> ``{"datasetId", "version"}`` of the version
-    reserved for it; ``model_ids`` maps a create-model job to its model's id;
+    ``output_versions`` maps job -> dataset output -> the version reserved
+    for it; ``model_ids`` maps a create-model job to its model's id;
     ``reused`` maps a job that succeeded in an earlier run and does not run
-    again to its outputs: ``{"value": text}`` for a string,
-    ``{"datasetId", "version"}`` for a dataset.
+    again to its outputs (runs.values.EngineState has the same three).
     """
 
     name: str | None = None
     run_id: int | None = None
     workflow_label: str | None = None
-    resolved_inputs: Mapping = field(default_factory=dict)
-    output_versions: Mapping[str, Mapping[str, Mapping]] = field(default_factory=dict)
+    resolved_inputs: ResolvedInputs = field(default_factory=ResolvedInputs)
+    output_versions: Mapping[str, Mapping[str, VersionSlot]] = field(default_factory=dict)
     model_ids: Mapping[str, str] = field(default_factory=dict)
-    reused: Mapping[str, Mapping[str, Mapping]] = field(default_factory=dict)
+    reused: Mapping[str, Mapping[str, KeptOutput]] = field(default_factory=dict)
     generate_name: str = "gradient-"
 
     @property

@@ -41,6 +41,7 @@ from runs.engine.argo.status import (
 )
 from runs.masking import outputs_masked, run_secret_mask
 from runs.models import JobPhase, JobRun, Run, RunPhase
+from runs.services import job_model_register
 from runs.specs import spec_model
 from runs.transitions import (
     JOB_FINAL,
@@ -50,7 +51,19 @@ from runs.transitions import (
     run_transition,
     skip_message,
 )
-from workflows.models import DatasetVersion, Model
+from runs.values import (
+    AttemptRecord,
+    DatasetOutput,
+    EngineState,
+    Output,
+    ResolvedInputs,
+    StringOutput,
+    VersionSlot,
+    VolumeOutput,
+    attempts_to_json,
+    outputs_to_json,
+)
+from workflows.models import DatasetVersion, RegisteredModel
 from workflows.services import dataset_version_commit, staging_folder
 from workflows.spec import Job, WorkflowSpec, string_output_problem
 from workflows.spec.durations import format_duration
@@ -93,6 +106,7 @@ class Pass:
     """One reconcile pass over one run."""
 
     run: Run
+    state: EngineState
     spec: WorkflowSpec
     logs: LogSink
     apis: Apis | None
@@ -126,17 +140,19 @@ class Pass:
 
 
 def _records(attempts: list[Attempt]) -> list[dict]:
-    return [
-        {
-            "attempt": attempt.number,
-            "started": attempt.started,
-            "finished": attempt.finished,
-            "exitCode": attempt.exit_code,
-            "message": attempt.message,
-            "pod": attempt.pod,
-        }
-        for attempt in attempts
-    ]
+    return attempts_to_json(
+        [
+            AttemptRecord(
+                attempt=attempt.number,
+                started=attempt.started,
+                finished=attempt.finished,
+                exit_code=attempt.exit_code,
+                message=attempt.message,
+                pod=attempt.pod,
+            )
+            for attempt in attempts
+        ]
+    )
 
 
 def _failure(job: Job, message: str, exit_code: int | None, phase: str) -> str:
@@ -253,9 +269,10 @@ def _succeed(ctx: Pass, row: JobRun, job: Job, view: TaskView, records: list[dic
             _finished(row, view)
             _skip_downstream(ctx, job.name)
         return
-    if any("value" in entry for entry in outputs.values()):
+    if any(isinstance(output, StringOutput) for output in outputs.values()):
         outputs = outputs_masked(outputs, run_secret_mask(ctx.run))
-    if ctx.move(row, JobPhase.SUCCEEDED, exit_code=0, outputs=outputs, attempts=records):
+    stored = outputs_to_json(outputs)
+    if ctx.move(row, JobPhase.SUCCEEDED, exit_code=0, outputs=stored, attempts=records):
         _finished(row, view)
 
 
@@ -266,37 +283,32 @@ def _skip_downstream(ctx: Pass, failed: str) -> None:
         ctx.rows[name].phase = JobPhase.SKIPPED
 
 
-def _outputs(ctx: Pass, row: JobRun, job: Job, view: TaskView) -> dict:
-    outputs: dict = {}
+def _outputs(ctx: Pass, row: JobRun, job: Job, view: TaskView) -> dict[str, Output]:
+    outputs: dict[str, Output] = {}
     for name, output in job.outputs.items():
         if output.type == "string":
             value = view.parameters.get(name)
             problem = string_output_problem(name, value)
             if problem:
                 raise OutputError(problem)
-            outputs[name] = {"value": value}
+            outputs[name] = StringOutput(value)
         elif output.type == "volume":
-            outputs[name] = {"volume": {"id": f"{row.run_id}/{job.name}/{name}"}}
-    reserved_outputs = (ctx.run.engine_state.get("datasets") or {}).get(job.name, {})
+            outputs[name] = VolumeOutput(f"{row.run_id}/{job.name}/{name}")
     for name, output in job.outputs.items():
         if output.type == "dataset":
-            reserved = reserved_outputs[name]
+            reserved = ctx.state.datasets[job.name][name]
             version = _commit(ctx, name, reserved)
-            outputs[name] = {
-                "dataset": {
-                    "id": f"{reserved['name']}:{version.version}",
-                    "isCommitted": True,
-                    "versionId": version.pk,
-                }
-            }
+            outputs[name] = DatasetOutput(
+                id=f"{reserved.name}:{version.version}", version_id=version.pk
+            )
     if job.action == "create-model":
         _register_model(ctx, row, job)
     return outputs
 
 
-def _commit(ctx: Pass, output: str, reserved: dict) -> DatasetVersion:
+def _commit(ctx: Pass, output: str, reserved: VersionSlot) -> DatasetVersion:
     """Download the job's dataset output into the store and commit its version (once)."""
-    version = DatasetVersion.objects.filter(pk=reserved["versionId"]).first()
+    version = DatasetVersion.objects.filter(pk=reserved.version_id).first()
     if version is None:
         raise OutputError(
             f'the dataset version reserved for output "{output}" no longer exists (was the '
@@ -307,7 +319,7 @@ def _commit(ctx: Pass, output: str, reserved: dict) -> DatasetVersion:
     staged = staging_folder()
     try:
         store = ctx.store()
-        store.download_into(store.key(reserved["datasetId"], reserved["version"]), staged)
+        store.download_into(store.key(reserved.dataset_id, reserved.version), staged)
         try:
             return dataset_version_commit(version=version, staged=staged)
         except OSError:
@@ -324,30 +336,28 @@ def _commit(ctx: Pass, output: str, reserved: dict) -> DatasetVersion:
 
 def _model_version_id(ctx: Pass, job: Job) -> int:
     source = job.inputs["model"].source
-    resolved = ctx.run.resolved_inputs or {}
-    if source.kind == "workflow":
-        return resolved["workflow"][source.workflow_input]["dataset"]["versionId"]
-    if source.kind == "inline":
-        return resolved["jobs"][job.name]["model"]["dataset"]["versionId"]
-    return ctx.run.engine_state["datasets"][source.job][source.output]["versionId"]
+    if source.kind == "job":
+        return ctx.state.datasets[source.job][source.output].version_id
+    resolved = ResolvedInputs.from_json(ctx.run.resolved_inputs)
+    return resolved.job_input(ctx.spec, job, "model").dataset.version_id
 
 
 def _register_model(ctx: Pass, row: JobRun, job: Job) -> None:
-    model_id = ctx.run.engine_state["models"][job.name]
-    if Model.objects.filter(pk=model_id).exists():
+    model_id = ctx.state.models[job.name]
+    if RegisteredModel.objects.filter(pk=model_id).exists():
         return
     try:
         with transaction.atomic():
-            Model.objects.create(
+            job_model_register(
+                job=row,
                 id=model_id,
                 project_id=ctx.run.workflow.project_id,
                 name=str(job.params["name"]),
                 model_type=str(job.params.get("type") or "Custom"),
                 dataset_version_id=_model_version_id(ctx, job),
-                job_run=row,
             )
     except IntegrityError:
-        if not Model.objects.filter(pk=model_id).exists():
+        if not RegisteredModel.objects.filter(pk=model_id).exists():
             raise
 
 
@@ -372,17 +382,17 @@ def reconcile_run(run_id: int, workflow: dict | None, logs: LogSink, apis: Apis 
     run = Run.objects.select_related("cluster", "workflow").get(pk=run_id)
     if run.phase in RUN_FINAL:
         return
-    state = run.engine_state or {}
+    state = EngineState.from_json(run.engine_state)
     if workflow is not None:
         metadata = workflow["metadata"]
-        if metadata.get("name") != state.get("name"):
+        if metadata.get("name") != state.name:
             return
-        if state.get("uid") and metadata.get("uid") != state["uid"]:
+        if state.uid and metadata.get("uid") != state.uid:
             return
-    elif not state.get("uid"):
+    elif not state.uid:
         return
     spec = spec_model(run)
-    ctx = Pass(run=run, spec=spec, logs=logs, apis=apis)
+    ctx = Pass(run=run, state=state, spec=spec, logs=logs, apis=apis)
     rows = run.jobs.only("pk", "run_id", "name", "phase", "attempt")
     ctx.rows = {row.name: row for row in rows}
     if workflow is None:

@@ -8,11 +8,12 @@ from rest_framework import renderers, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from gradient.api.base import found
 from runs import selectors
 from runs.api.views import RUN_NUMBER
 from runs.engine.argo.compiler import CompileError, manifest_yaml
 from runs.engine.argo.engine import run_manifest, spec_manifest
-from workflows.api.base import ApiView, found
+from workflows.api.permissions import ApiView
 from workflows.api.serializers import ErrorSerializer, StrictCharField
 from workflows.api.views import ERRORS, WORKFLOW_ID
 from workflows.models import Cluster

@@ -36,6 +36,7 @@ from runs.engine.argo.compiler import RUN_LABEL
 from runs.engine.argo.logs import FollowedLogs, SyncLogs, job_secret_values
 from runs.engine.argo.reconcile import reconcile_run
 from runs.models import Run, RunPhase
+from runs.values import EngineState
 from workflows.models import Cluster
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,10 @@ def vanished_runs(cluster: Cluster, seen: set[int], apis: kube.Apis) -> list[int
         .values_list("pk", "engine_state")
     )
     gone = []
-    for run_id, state in candidates:
+    for run_id, stored in candidates:
+        state = EngineState.from_json(stored)
         # Submitted after the list was taken, or not submitted yet: not gone.
-        if state.get("uid") and get_workflow(apis, state["name"]) is None:
+        if state.uid and get_workflow(apis, state.name) is None:
             gone.append(run_id)
     return gone
 
@@ -109,7 +111,7 @@ def _sync_logs(apis: kube.Apis) -> SyncLogs:
 def reconcile_now(run_id: int) -> None:
     """One pass over one run: read its Workflow and apply it, logs read inline."""
     run = Run.objects.select_related("cluster").get(pk=run_id)
-    name = run.engine_state.get("name")
+    name = EngineState.from_json(run.engine_state).name
     if not name:
         return
     apis = kube.apis(run.cluster)

@@ -24,8 +24,9 @@ from django.conf import settings
 
 from runs.engine.local.sandbox import give_to_job
 from runs.engine.local.workspace import OutputError, Workspace, read_job_file, write_job_file
-from workflows.git.client import LOCAL_REPOSITORIES_OFF, local_repository_path
-from workflows.models import DatasetVersion, Model
+from runs.services import job_model_register
+from workflows.clone_urls import LOCAL_REPOSITORIES_OFF, local_repository_path
+from workflows.models import DatasetVersion
 from workflows.spec import Job
 
 SECRET_PREFIX = "secret:"
@@ -188,12 +189,12 @@ def _create_model(job: Job, workspace: Workspace, secrets: dict[str, str], job_r
         version = DatasetVersion.objects.select_related("dataset").get(
             storage_location=str(model_input)
         )
-        model = Model.objects.create(
+        model = job_model_register(
+            job=job_run,
             project_id=version.dataset.project_id,
             name=str(job.params["name"]),
             model_type=str(job.params.get("type") or "Custom"),
             dataset_version=version,
-            job_run=job_run,
         )
         write_job_file(workspace.outputs, output_name, model.id)
         log(

@@ -60,15 +60,25 @@ from runs.engine.local.workspace import (
 from runs.logs import LogWriter
 from runs.masking import outputs_masked, run_secret_values
 from runs.models import JobPhase, JobRun, Run
-from runs.services import job_detail_set
+from runs.services import job_detail_set, job_version_reserve
 from runs.specs import spec_model
 from runs.transitions import job_transition
+from runs.values import (
+    AttemptRecord,
+    DatasetOutput,
+    Output,
+    StringOutput,
+    VolumeOutput,
+    attempts_from_json,
+    attempts_to_json,
+    outputs_to_json,
+)
 from workflows.clusters import InstanceType, InstanceTypeError, cluster_shapes
 from workflows.models import Cluster
 from workflows.registries import registry_auth_file
 from workflows.secret_values import SecretUnreadable
 from workflows.selectors import container_registry_credentials, dataset_find, secret_values
-from workflows.services import dataset_version_commit, dataset_version_reserve
+from workflows.services import dataset_version_commit
 from workflows.spec import Job
 from workflows.spec.durations import format_duration
 
@@ -89,7 +99,7 @@ class Outcome:
     message: str
     exit_code: int | None = None
     canceled: bool = False
-    outputs: dict | None = None
+    outputs: dict[str, Output] | None = None
     # Set when the attempt's worker was lost: the lease it outlived, in seconds.
     lost_after: float | None = None
 
@@ -451,38 +461,32 @@ def _env_value(value: str, secrets: dict[str, str]) -> str:
     return value
 
 
-def _collect_outputs(job_run: JobRun, job: Job, workspace: Workspace) -> dict:
+def _collect_outputs(job_run: JobRun, job: Job, workspace: Workspace) -> dict[str, Output]:
     """String values read, then dataset versions committed (so a failure commits nothing)."""
     outputs_check(workspace)
-    outputs: dict = {}
+    outputs: dict[str, Output] = {}
     for name in workspace.string_outputs:
-        outputs[name] = {"value": read_string_output(workspace, name)}
+        outputs[name] = StringOutput(read_string_output(workspace, name))
     for name in workspace.volume_outputs:
-        outputs[name] = {"volume": {"id": f"{job_run.run_id}/{job.name}/{name}"}}
+        outputs[name] = VolumeOutput(f"{job_run.run_id}/{job.name}/{name}")
     for name, staged in list(workspace.dataset_outputs.items()):
         project = job_run.run.workflow.project
         dataset = dataset_find(project=project, ref=job.outputs[name].with_["ref"])
-        version = dataset_version_reserve(dataset=dataset, producing_job=job_run)
+        version = job_version_reserve(job=job_run, dataset=dataset)
         dataset_version_commit(version=version, staged=staged)
         del workspace.dataset_outputs[name]
-        outputs[name] = {
-            "dataset": {
-                "id": f"{dataset.name}:{version.version}",
-                "isCommitted": True,
-                "versionId": version.pk,
-            }
-        }
+        outputs[name] = DatasetOutput(id=f"{dataset.name}:{version.version}", version_id=version.pk)
     return outputs
 
 
-def _attempt_record(job_run: JobRun, outcome: Outcome) -> dict:
-    return {
-        "attempt": job_run.attempt,
-        "started": job_run.started.isoformat() if job_run.started else None,
-        "finished": timezone.now().isoformat(),
-        "exitCode": outcome.exit_code,
-        "message": outcome.message,
-    }
+def _attempt_record(job_run: JobRun, outcome: Outcome) -> AttemptRecord:
+    return AttemptRecord(
+        attempt=job_run.attempt,
+        started=job_run.started.isoformat() if job_run.started else None,
+        finished=timezone.now().isoformat(),
+        exit_code=outcome.exit_code,
+        message=outcome.message,
+    )
 
 
 def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | None = None) -> None:
@@ -492,7 +496,7 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
     so a job is never final before its log is complete (the CLI's PSEOF
     relies on that), and the two cost one commit.
     """
-    attempts = [*job_run.attempts, _attempt_record(job_run, outcome)]
+    attempts = [*attempts_from_json(job_run.attempts), _attempt_record(job_run, outcome)]
     retry = not outcome.ok and not outcome.canceled and job_run.attempt <= job.retries
     if outcome.ok:
         to, message = JobPhase.SUCCEEDED, outcome.message
@@ -514,8 +518,8 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
         attempt=job_run.attempt,
         message=message,
         exit_code=outcome.exit_code,
-        outputs=outcome.outputs,
-        attempts=attempts,
+        outputs=outputs_to_json(outcome.outputs) if outcome.outputs is not None else None,
+        attempts=attempts_to_json(attempts),
     )
     if writer is None:
         moved = move()

@@ -31,6 +31,8 @@ from django.conf import settings
 
 from runs.engine.local.sandbox import Limits, give_to_job
 from runs.models import JobRun, Run
+from runs.specs import spec_model
+from runs.values import ResolvedInputs, outputs_from_json
 from workflows.models import DatasetVersion
 from workflows.services import links_leaving, staging_folder
 from workflows.spec import STRING_OUTPUT_MAX_BYTES, Job, string_output_problem
@@ -94,28 +96,28 @@ def _string_file(workspace: Workspace, name: str, value: str) -> Path:
 
 
 def _input_path(
-    *, workspace: Workspace, run: Run, job: Job, name: str, upstream: dict[str, JobRun]
+    *,
+    workspace: Workspace,
+    run: Run,
+    resolved: ResolvedInputs,
+    job: Job,
+    name: str,
+    upstream: dict[str, JobRun],
 ) -> Path:
     job_input = job.inputs[name]
     source = job_input.source
     if source.kind == "job":
-        produced = upstream[source.job].outputs.get(source.output, {})
+        produced = outputs_from_json(upstream[source.job].outputs).get(source.output)
         if job_input.type == "dataset":
-            return _version_folder(produced["dataset"]["versionId"])
+            return _version_folder(produced.version_id)
         if job_input.type == "string":
-            return _string_file(workspace, name, produced.get("value", ""))
+            return _string_file(workspace, name, produced.value if produced else "")
         return volume_folder(run.pk, source.job, source.output)
-    if source.kind == "workflow":
-        value = run.resolved_inputs["workflow"][source.workflow_input]
-    else:
-        value = run.resolved_inputs.get("jobs", {}).get(job.name, {}).get(name) or {
-            "type": job_input.type,
-            "with": source.with_ or {},
-        }
+    value = resolved.job_input(spec_model(run), job, name)
     if job_input.type == "dataset":
-        return _version_folder(value["dataset"]["versionId"])
+        return _version_folder(value.dataset.version_id)
     if job_input.type == "string":
-        return _string_file(workspace, name, value["with"].get("value", ""))
+        return _string_file(workspace, name, value.value or "")
     empty = workspace.files() / "volumes" / name
     empty.mkdir(parents=True, exist_ok=True)
     return empty
@@ -139,9 +141,10 @@ def workspace_prepare(
     give_to_job(workspace.workdir)
     give_to_job(workspace.outputs)
     workspace.writable["/outputs"] = workspace.outputs
+    resolved = ResolvedInputs.from_json(run.resolved_inputs)
     for name in job.inputs:
         workspace.read_only[f"/inputs/{name}"] = _input_path(
-            workspace=workspace, run=run, job=job, name=name, upstream=upstream
+            workspace=workspace, run=run, resolved=resolved, job=job, name=name, upstream=upstream
         )
     for name, output in job.outputs.items():
         if output.type == "string":

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
@@ -25,9 +24,11 @@ from runs.engine.argo.compiler import (
     manifest_yaml,
     task_names,
 )
-from tests.paths import EXAMPLES, REPO
+from runs.values import ResolvedInputs, VersionSlot
+from tests.paths import REPO
 from tests.runs.argo.schema import schema_errors
 from tests.runs.argo.specgen import INSTANCE_TYPES, generated_spec
+from tests.specs import EXAMPLE_SPECS
 from workflows.spec import parse_spec
 
 S3 = {
@@ -89,20 +90,16 @@ def assert_valid_and_dag_matches(spec, compiled) -> None:
         assert task["template"] == task["name"] and task["name"] in names
 
 
-def example_files() -> list[Path]:
-    return sorted(path for path in EXAMPLES.glob("*.yaml") if "jobs:" in path.read_text())
-
-
-@pytest.mark.parametrize("path", example_files(), ids=lambda path: path.name)
+@pytest.mark.parametrize("name", EXAMPLE_SPECS)
 @pytest.mark.parametrize("cluster", [None, CLUSTER], ids=["preview", "cluster"])
-def test_the_examples_compile_to_valid_workflows(path, cluster):
-    spec = spec_of(path.read_text())
+def test_the_examples_compile_to_valid_workflows(name, cluster):
+    spec = spec_of(EXAMPLE_SPECS[name])
     compiled = compile_workflow(spec, cluster)
     assert_valid_and_dag_matches(spec, compiled)
 
 
 def test_the_examples_are_there():
-    assert len(example_files()) >= 2
+    assert len(EXAMPLE_SPECS) >= 2
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -112,18 +109,20 @@ def test_generated_specs_compile_to_valid_workflows(seed):
         name=f"gw-{seed}-generated",
         run_id=seed,
         workflow_label="generated #1",
-        resolved_inputs={
-            "workflow": {
-                "corpus": {
-                    "type": "dataset",
-                    "with": {"ref": "corpus"},
-                    "dataset": {"id": "corpus:v3", "datasetId": "abc", "versionId": 3},
-                },
-                "top": {"type": "string", "with": {"value": "7"}},
-                "given": {"type": "string", "with": {"value": "given at run time"}},
-                "scratch": {"type": "volume", "with": {}},
+        resolved_inputs=ResolvedInputs.from_json(
+            {
+                "workflow": {
+                    "corpus": {
+                        "type": "dataset",
+                        "with": {"ref": "corpus"},
+                        "dataset": {"id": "corpus:v3", "datasetId": "abc", "versionId": 3},
+                    },
+                    "top": {"type": "string", "with": {"value": "7"}},
+                    "given": {"type": "string", "with": {"value": "given at run time"}},
+                    "scratch": {"type": "volume", "with": {}},
+                }
             }
-        },
+        ),
         model_ids={job.name: "m" * 15 for job in spec.jobs if job.action == "create-model"},
     )
     for cluster in (None, CLUSTER):
@@ -147,7 +146,10 @@ def test_the_generated_specs_cover_every_action_and_type():
     assert {("string", "inline"), ("dataset", "inline")} <= seen_types
 
 
-PIPELINE = """
+# examples/pipeline.yaml with what the compiler must escape or map: "$" and "{{ }}" in
+# values, a string output and an inline input, a command, a job's own instance type,
+# timeout and retries.
+TRICKY_PIPELINE = """
 defaults:
   env:
     GREETING: secret:greeting
@@ -200,23 +202,27 @@ jobs:
 
 @pytest.fixture
 def pipeline():
-    spec = spec_of(PIPELINE)
+    spec = spec_of(TRICKY_PIPELINE)
     binding = RunBinding(
         name="gw-7-pipeline",
         run_id=7,
         workflow_label="pipeline #3",
-        resolved_inputs={
-            "workflow": {
-                "corpus": {
-                    "type": "dataset",
-                    "with": {"ref": "corpus"},
-                    "dataset": {"id": "corpus:v2", "datasetId": "ds1", "versionId": 12},
+        resolved_inputs=ResolvedInputs.from_json(
+            {
+                "workflow": {
+                    "corpus": {
+                        "type": "dataset",
+                        "with": {"ref": "corpus"},
+                        "dataset": {"id": "corpus:v2", "datasetId": "ds1", "versionId": 12},
+                    },
+                    "top": {"type": "string", "with": {"value": "3"}},
                 },
-                "top": {"type": "string", "with": {"value": "3"}},
-            },
-            "jobs": {},
+                "jobs": {},
+            }
+        ),
+        output_versions={
+            "count": {"counts": VersionSlot(dataset_id="ds2", version="v9", version_id=19)}
         },
-        output_versions={"count": {"counts": {"datasetId": "ds2", "version": "v9"}}},
     )
     return spec, compile_workflow(spec, CLUSTER, binding)
 
@@ -319,7 +325,7 @@ def test_volumes_are_claims_written_by_their_job_and_read_only_elsewhere(pipelin
 
 
 def test_volume_size_defaults_to_5gi():
-    spec = spec_of(PIPELINE)
+    spec = spec_of(TRICKY_PIPELINE)
     compiled = compile_workflow(spec, ClusterConfig(namespace="x", instance_types=INSTANCE_TYPES))
     (claim,) = compiled.manifest["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == DEFAULT_VOLUME_SIZE == "5Gi"
@@ -350,7 +356,7 @@ def test_datasets_are_artifacts_at_the_key_of_their_version(pipeline):
 
 
 def test_without_a_repository_datasets_use_the_namespace_default():
-    spec = spec_of(PIPELINE)
+    spec = spec_of(TRICKY_PIPELINE)
     compiled = compile_workflow(spec)
     count = template_of(compiled, "count")
     corpus = next(a for a in count["inputs"]["artifacts"] if a["name"] == "corpus")
@@ -419,7 +425,7 @@ def test_an_unknown_instance_type_is_a_clear_error_at_its_path():
 
 
 def test_without_a_cluster_instance_types_are_noted_not_mapped():
-    spec = spec_of(PIPELINE)
+    spec = spec_of(TRICKY_PIPELINE)
     compiled = compile_workflow(spec)
     count = template_of(compiled, "count")
     assert "nodeSelector" not in count

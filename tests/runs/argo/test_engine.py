@@ -17,12 +17,12 @@ from runs.engine.argo.watcher import reconcile_now
 from runs.models import Run
 from runs.selectors import run_status_document
 from runs.transitions import RUN_FINAL
-from tests.paths import EXAMPLES
 from tests.runs.argo.argo_sim import ArgoSimulator, Behavior
 from tests.runs.argo.conftest import BUCKET, NAMESPACE
 from tests.runs.argo.schema import schema_errors
 from tests.runs.engine_helpers import DIAMOND, DIAMOND_BROKEN_PHASES, job_log, phases
-from workflows.models import DatasetVersion, Model
+from tests.specs import PIPELINE, PIPELINE_INPUTS
+from workflows.models import DatasetVersion, RegisteredModel
 
 
 def drive(run: Run, sim: ArgoSimulator, max_steps: int = 100) -> Run:
@@ -41,9 +41,6 @@ def log_of(run: Run, job: str) -> list[str]:
     return text.split("\n") if text else []
 
 
-PIPELINE = (EXAMPLES / "pipeline.yaml").read_text()
-
-
 def pipeline_world(world):
     world.dataset("corpus", {"a.txt": b"the cat sat on the mat\n", "b.txt": b"a dog\n"})
     world.dataset("word-counts")
@@ -53,7 +50,7 @@ def pipeline_world(world):
 
 def test_submission_creates_the_secret_and_the_workflow(world, kube_api, s3):
     pipeline_world(world)
-    run = world.start(PIPELINE, inputs=(EXAMPLES / "inputs.yaml").read_text())
+    run = world.start(PIPELINE, inputs=PIPELINE_INPUTS)
 
     assert run.phase == "RUNNING"
     state = run.engine_state
@@ -111,7 +108,7 @@ def test_the_pipeline_example_runs_to_the_end(
         ),
     }
     with django_capture_on_commit_callbacks(execute=True):
-        run = world.start(PIPELINE, inputs=(EXAMPLES / "inputs.yaml").read_text())
+        run = world.start(PIPELINE, inputs=PIPELINE_INPUTS)
         run = drive(run, sim)
 
     assert run.phase == "SUCCEEDED", (phases(run), run.message)
@@ -395,14 +392,14 @@ def test_create_model_registers_the_model_when_the_job_succeeds(world, sim):
     run = drive(run, sim)
 
     assert run.phase == "SUCCEEDED", phases(run)
-    model = Model.objects.get(pk=model_id)
+    model = RegisteredModel.objects.get(pk=model_id)
     trained = run.jobs.get(name="train").outputs["trained"]["dataset"]
     assert (model.name, model.model_type, model.dataset_version_id) == (
         "resnet",
         "ONNX",
         trained["versionId"],
     )
-    assert model.job_run == run.jobs.get(name="register")
+    assert model.producer.job == run.jobs.get(name="register")
     assert run.jobs.get(name="register").outputs == {"model-id": {"value": model_id}}
     assert {"name": "model-id", "value": model_id} in _node(sim, run, "use")["inputs"]["parameters"]
 
@@ -554,7 +551,7 @@ def test_rerun_of_the_failed_jobs_submits_only_those_and_feeds_them_the_kept_out
         "count": Behavior(parameters={"total": "6"}, files={"counts": {"counts.txt": b"2 cat\n"}}),
         "report": Behavior(outcome="Failed", exit_code=2),
     }
-    first = drive(world.start(PIPELINE, inputs=(EXAMPLES / "inputs.yaml").read_text()), sim)
+    first = drive(world.start(PIPELINE, inputs=PIPELINE_INPUTS), sim)
     assert phases(first) == {"scratch": "SUCCEEDED", "count": "SUCCEEDED", "report": "FAILED"}
     sim.behaviors["report"] = Behavior(files={"report": {"report.txt": b"6 words\n"}})
 

@@ -1,4 +1,8 @@
-"""What every view of the REST API shares: parsers, renderers, pagination, 404s."""
+"""What every view of the REST API shares: parsers, renderers, pagination, 404s.
+
+No access policy here: workflows.api.permissions.ApiView adds the team policy
+on top of BaseApiView, so this module imports nothing of the apps.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,6 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from workflows.api.permissions import TeamPolicy
 
 T = TypeVar("T")
 
@@ -105,17 +107,11 @@ class ApiPagination(PageNumberPagination):
     max_page_size = 500
 
 
-class ApiView(APIView):
-    """The base of every API view: JSON in, JSON (or the browsable API) out."""
+class BaseApiView(APIView):
+    """JSON in, JSON (or the browsable API) out, for signed-in users."""
 
     parser_classes = [SafeJSONParser]
-    permission_classes = [IsAuthenticated, TeamPolicy]
-    # HTTP method -> the workflows.access.Action it needs on the object the view finds.
-    actions: dict = {}
-
-    def action_for(self, request, obj):
-        """The access.Action this request needs on `obj` (TeamPolicy asks; None: not declared)."""
-        return self.actions.get(request.method)
+    permission_classes = [IsAuthenticated]
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

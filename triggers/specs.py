@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from workflows.git.client import SpecFile
+from triggers.client import SpecFile
 from workflows.spec import SpecError, parse_spec
 
 

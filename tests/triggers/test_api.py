@@ -8,8 +8,8 @@ import hmac
 import pytest
 
 from tests.factories import ProjectFactory, RunFactory, WorkflowFactory
-from workflows.git import services
-from workflows.models import PushTrigger, RepositoryLink
+from triggers import services
+from triggers.models import PushTrigger, RepositoryLink
 from workflows.secret_values import decrypt_value
 from workflows.services import secret_set
 

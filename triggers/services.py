@@ -27,23 +27,23 @@ from django.utils import timezone
 
 from runs.models import Run
 from runs.services import SubmissionError, run_submit
-from workflows.git import selectors
-from workflows.git.client import (
+from triggers import selectors
+from triggers.client import (
     ALLOWED_PROTOCOLS,
-    LOCAL_REPOSITORIES_OFF,
     GitError,
     SpecFile,
     commit_info,
     git_access,
     is_sha,
-    local_repository_path,
     mirror_fetch,
     remote_heads,
     server_files_refusal,
     spec_files,
 )
-from workflows.git.specs import SpecCandidate, branches_named, problem, specs_for_branch
-from workflows.models import Project, PushTrigger, RepositoryLink, Workflow
+from triggers.models import PushTrigger, RepositoryLink
+from triggers.specs import SpecCandidate, branches_named, problem, specs_for_branch
+from workflows.clone_urls import LOCAL_REPOSITORIES_OFF, local_repository_path
+from workflows.models import Project, Workflow
 from workflows.secret_values import SecretUnreadable, decrypt_value, encrypt_value
 from workflows.selectors import secret_values, secrets_resolve
 from workflows.services import InvalidRequest, workflow_create
@@ -385,7 +385,7 @@ def webhook_push_receive(
 
 
 def _enqueue_push(push: Push) -> None:
-    from workflows.git.tasks import push_handle as push_handle_task
+    from triggers.tasks import push_handle as push_handle_task
 
     push_handle_task.delay(push.as_dict())
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workflows.git import views
+from triggers import views
 
 urlpatterns = [
     path("hooks/github/<str:handle>", views.github_webhook, name="git-webhook"),

@@ -18,7 +18,7 @@ import re
 
 from channels.db import database_sync_to_async
 
-from workflows.git import selectors, services
+from triggers import selectors, services
 
 HOOK_PATH = re.compile(r"^/hooks/github/(?P<handle>[^/]+)$")
 

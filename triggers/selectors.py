@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from runs.models import Run
-from workflows.models import Project, PushTrigger, RepositoryLink
+from triggers.models import PushTrigger, RepositoryLink
+from workflows.models import Project
 from workflows.selectors import project_list
 
 

@@ -19,11 +19,12 @@ from kombu.exceptions import OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 
+from gradient.api.base import PAGE_PARAMETERS, found, paginated, path_id
+from triggers import selectors, services
+from triggers import serializers as s
 from workflows.access import Action
-from workflows.api.base import PAGE_PARAMETERS, ApiView, found, paginated, path_id
+from workflows.api.permissions import ApiView
 from workflows.api.serializers import ErrorSerializer
-from workflows.git import selectors, services
-from workflows.git import serializers as s
 from workflows.services import InvalidRequest
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,9 @@ from django.db import connection
 from runs.models import Run, RunPhase
 from tests.factories import ClusterFactory, ProjectFactory
 from tests.git_repo import Repo, push_payload, signed
-from workflows.git import services, tasks
-from workflows.models import PushTrigger, RepositoryLink, Workflow
+from triggers import services, tasks
+from triggers.models import PushTrigger, RepositoryLink
+from workflows.models import Workflow
 
 # These tests link and clone repositories on disk.
 pytestmark = pytest.mark.usefixtures("local_repositories")
@@ -72,7 +73,7 @@ def queued_pushes(monkeypatch) -> list[dict]:
         seen.append(push.as_dict())
         tasks.push_handle(push.as_dict())
 
-    monkeypatch.setattr("workflows.git.services._enqueue_push", handle)
+    monkeypatch.setattr("triggers.services._enqueue_push", handle)
     return seen
 
 

@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from workflows.clone_urls import local_repository_path
 
 SPEC_FOLDER = ".gradient/workflows"
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -127,30 +129,6 @@ def git_access(*, token: str | None, scratch: Path) -> Iterator[GitAccess]:
         yield GitAccess(env={**env, "GIT_ASKPASS": str(helper)}, secrets=(token,))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-LOCAL_REPOSITORIES_OFF = (
-    "this server does not clone file:// URLs or host paths (ALLOW_LOCAL_REPOSITORIES is off); "
-    "use an https:// or ssh:// URL"
-)
-
-
-def local_repository_path(url: str) -> Path | None:
-    """The path on this host that a clone URL names, or None for a remote.
-
-    Git's own rule: a URL without `://` is a host path when it has no colon or a
-    slash comes before the first one; otherwise `[user@]host:path` is an SSH
-    remote (`git@github.com:org/repo.git`). Repository links and
-    `git-checkout@v1` both decide with this, so they agree on what
-    ALLOW_LOCAL_REPOSITORIES covers.
-    """
-    if "://" in url:
-        parts = urlsplit(url)
-        return Path(parts.path) if parts.scheme.lower() == "file" else None
-    colon = url.find(":")
-    if colon != -1 and "/" not in url[:colon]:
-        return None
-    return Path(url)
 
 
 def _local_repository_paths(url: str) -> set[Path]:

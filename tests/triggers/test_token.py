@@ -21,10 +21,10 @@ from rest_framework.test import APIClient
 
 from runs.models import Run
 from tests.factories import ClusterFactory, ProjectFactory
-from tests.workflows.test_git_push import TRAIN, Repo
-from workflows.git import client as git_client
-from workflows.git import services, tasks
-from workflows.models import PushTrigger, RepositoryLink
+from tests.triggers.test_push import TRAIN, Repo
+from triggers import client as git_client
+from triggers import services, tasks
+from triggers.models import PushTrigger, RepositoryLink
 from workflows.services import secret_set
 
 TOKEN = "ghp_Zebra7731doNotLeakThisToken"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.git.client import local_repository_path
+from workflows.clone_urls import local_repository_path
 
 
 @pytest.mark.parametrize(
