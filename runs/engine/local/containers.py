@@ -2,7 +2,7 @@
 
 `LOCAL_ENGINE_RUNTIME` picks how a job runs: `podman` or `docker` run it in
 the image its spec names, `bwrap` on the host's file system in a bubblewrap
-sandbox (runs/engine/local/sandbox.py), and `auto` (the default) takes podman,
+sandbox (runs/engine/local/sandbox/), and `auto` (the default) takes podman,
 then Docker, then bubblewrap, remembering why it fell back so that each job's
 log can say so.
 
