@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from tests.factories import ProjectFactory, RunFactory, WorkflowFactory
+from tests.factories import RunFactory, WorkflowFactory
 from triggers import services
 from triggers.models import PushTrigger, RepositoryLink
 from workflows.secret_values import decrypt_value
@@ -17,11 +17,6 @@ from workflows.services import secret_set
 pytestmark = pytest.mark.usefixtures("local_repositories")
 
 TOKEN = "ghp_Zebra7731doNotLeakThisToken"
-
-
-@pytest.fixture
-def project(team):
-    return ProjectFactory(team=team)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from runs.models import Run, RunPhase
-from tests.factories import ClusterFactory, ProjectFactory
+from tests.factories import ProjectFactory
 from tests.git_repo import Repo, push_payload, signed
 from triggers import services, tasks
 from triggers.models import PushTrigger, RepositoryLink
@@ -82,10 +82,9 @@ def repo(tmp_path) -> Repo:
     return Repo(tmp_path / "repo")
 
 
-@pytest.fixture
-def project(team):
-    ClusterFactory(team=team, handle="local")
-    return ProjectFactory(team=team)
+@pytest.fixture(autouse=True)
+def _local_cluster(cluster):
+    """Pushes submit runs, which go to the team's local cluster."""
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from runs.models import Run
-from tests.factories import ClusterFactory, ProjectFactory
 from tests.triggers.test_push import TRAIN, Repo
 from triggers import client as git_client
 from triggers import services, tasks
@@ -84,12 +83,10 @@ def git_calls(monkeypatch) -> list[tuple[list[str], dict[str, str]]]:
     return calls
 
 
-@pytest.fixture
-def project(team):
-    ClusterFactory(team=team, handle="local")
-    project = ProjectFactory(team=team)
+@pytest.fixture(autouse=True)
+def _token(team, project, cluster):
+    """The project's GitHub token, which pushes read from its secrets."""
     secret_set(team=team, scope="project", project=project, name="gh-token", value=TOKEN)
-    return project
 
 
 def _push(project, commit: str) -> PushTrigger | None:
