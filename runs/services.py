@@ -42,8 +42,7 @@ from workflows.selectors import (
     secrets_resolve,
 )
 from workflows.services import InvalidRequest, dataset_version_reserve, spec_store
-from workflows.spec import SpecError, parse_spec, resolve_run_inputs, utf8_size
-from workflows.spec import WorkflowSpec as SpecModel
+from workflows.spec import SpecError, WorkflowSpec, parse_spec, resolve_run_inputs, utf8_size
 from workflows.spec.locate import errors_at
 
 # The `document` of a SubmissionError about the request itself (a cluster, a
@@ -75,7 +74,7 @@ def _single_error(path: str, message: str, *, status: int = 400, document: str =
 @dataclass(frozen=True)
 class ParsedSubmission:
     spec_text: str
-    spec: SpecModel
+    spec: WorkflowSpec
     cluster: Cluster
     resolved_inputs: ResolvedInputs
 
@@ -103,7 +102,7 @@ def _inputs_text(inputs: str | dict | None) -> str | None:
 
 
 def _resolve_datasets(
-    *, workflow: Workflow, spec_text: str, spec: SpecModel, values: dict
+    *, workflow: Workflow, spec_text: str, spec: WorkflowSpec, values: dict
 ) -> ResolvedInputs:
     """Pin every dataset input to a committed version; check every output dataset exists."""
     project = workflow.project
@@ -159,7 +158,7 @@ def _pinned(version) -> PinnedVersion:
     )
 
 
-def _check_secrets(*, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel):
+def _check_secrets(*, workflow: Workflow, cluster: Cluster, spec_text: str, spec: WorkflowSpec):
     found = secrets_resolve(project=workflow.project, cluster=cluster, names=spec.secret_names)
     missing = [name for name in spec.secret_names if name not in found]
     if not missing:
@@ -179,7 +178,7 @@ def _check_secrets(*, workflow: Workflow, cluster: Cluster, spec_text: str, spec
     raise SubmissionError(errors_at(spec_text, problems))
 
 
-def _first_use_of_secret(spec: SpecModel, name: str) -> tuple:
+def _first_use_of_secret(spec: WorkflowSpec, name: str) -> tuple:
     reference = f"secret:{name}"
     for key, value in spec.defaults.env.items():
         if value == reference:
@@ -195,7 +194,7 @@ def _first_use_of_secret(spec: SpecModel, name: str) -> tuple:
     return ()
 
 
-def _registry_uses(spec: SpecModel) -> list[tuple[tuple, str]]:
+def _registry_uses(spec: WorkflowSpec) -> list[tuple[tuple, str]]:
     """Each name in a ``container-registries`` list, with its place in the spec."""
     places = [("defaults",), *(("jobs", name) for name in spec.data.get("jobs") or {})]
     uses = []
@@ -212,7 +211,7 @@ def _registry_uses(spec: SpecModel) -> list[tuple[tuple, str]]:
 
 
 def _check_registries(
-    *, workflow: Workflow, cluster: Cluster, spec_text: str, spec: SpecModel
+    *, workflow: Workflow, cluster: Cluster, spec_text: str, spec: WorkflowSpec
 ) -> None:
     """Every registry a spec names is the team's, or one the Argo cluster maps to a Secret."""
     mapped = (cluster.settings or {}).get("imagePullSecrets") or {}
@@ -238,7 +237,7 @@ def _check_registries(
         raise SubmissionError(errors_at(spec_text, problems))
 
 
-def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> None:
+def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: WorkflowSpec) -> None:
     """Refuse what the cluster's engine cannot run (an instance type it does not have)."""
     try:
         problems = engine_for(cluster).check(spec, cluster)
@@ -251,7 +250,7 @@ def _check_cluster_fit(*, cluster: Cluster, spec_text: str, spec: SpecModel) -> 
 
 
 def _cluster(
-    *, workflow: Workflow, cluster_id: str | None, spec: SpecModel, spec_text: str
+    *, workflow: Workflow, cluster_id: str | None, spec: WorkflowSpec, spec_text: str
 ) -> Cluster:
     chosen = cluster_id or spec.defaults.cluster_id or "local"
     cluster = cluster_for_run(team=workflow.project.team, cluster_id=chosen)
@@ -449,7 +448,7 @@ def run_rerun(*, run: Run, user=None, spec: str = "same") -> Run:
     )
 
 
-def jobs_to_reuse(spec: SpecModel, phases: dict[str, str]) -> set[str]:
+def jobs_to_reuse(spec: WorkflowSpec, phases: dict[str, str]) -> set[str]:
     """The jobs a re-run of the failed jobs can keep: those that succeeded, unless
     a job that runs again reads one of their volumes (volumes end with their run).
     """
