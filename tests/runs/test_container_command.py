@@ -6,8 +6,6 @@ import pytest
 
 from runs.engine.local.containers import (
     Container,
-    LimitError,
-    Limits,
     Runtime,
     RuntimeUnavailable,
     _runtime_choice,
@@ -18,7 +16,7 @@ from runs.engine.local.images import (
     RegistrySettings,
     image_reference,
 )
-from runs.engine.local.sandbox import Sandbox
+from runs.engine.local.sandbox import LimitError, Limits, Sandbox
 from workflows.clusters import InstanceType
 
 PODMAN = Runtime("podman", engine=("/usr/bin/podman", "--runtime=/usr/sbin/runc"))

@@ -334,6 +334,23 @@ def test_a_job_killed_for_memory_says_so(world, runtime):
         assert "ran out of memory" in attack.message
 
 
+def test_the_instance_type_a_job_names_bounds_it_in_either_mode(world, runtime):
+    """Host mode ignored instance types and gave every job the default limits."""
+    Cluster.objects.filter(team=world.team, handle="local").update(
+        instance_types={"tiny": {"memory": "32Mi"}}
+    )
+    spec = _script_job("x=$(head -c 104857600 /dev/zero | tr '\\0' a)\necho survived ${#x}")
+    tiny = spec.replace("    uses:", "    resources: {instance-type: tiny}\n    uses:")
+    run = wait_for_run(world.submit(tiny))
+
+    attack = run.jobs.get(name="attack")
+    log = job_log(run, "attack")
+    assert attack.phase == "FAILED", log
+    assert "survived" not in log
+    if runtime == "podman" or Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        assert attack.message == "ran out of memory (limit 32 MiB)"
+
+
 def test_tmp_is_bounded(world):
     run = wait_for_run(
         world.submit(_script_job("head -c 20971520 /dev/zero > /tmp/big || echo tmp-full\ndf /tmp"))

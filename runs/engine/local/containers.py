@@ -50,8 +50,7 @@ from pathlib import Path
 from django.conf import settings
 
 from runs.engine.local.gpus import gpu_flags
-from runs.engine.local.sandbox import WORKING_DIRECTORY, Sandbox
-from workflows.clusters import InstanceType, parse_cpu, parse_memory
+from runs.engine.local.sandbox import WORKING_DIRECTORY, Limits, Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +90,6 @@ KILLED = 137
 
 class RuntimeUnavailable(RuntimeError):
     """The runtime LOCAL_ENGINE_RUNTIME names cannot run jobs here; the message says why."""
-
-
-class LimitError(ValueError):
-    """A limit setting or instance type that cannot be read; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -171,47 +166,6 @@ def _probe(name: str, store: str) -> str | None:
         last = (answer.stderr.strip().splitlines() or ["no answer"])[-1]
         return f"`{name} info` failed: {last}"
     return None
-
-
-def format_bytes(size: int) -> str:
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= factor:
-            return f"{size / factor:.4g} {unit}"
-    return f"{size} bytes"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a job may use: memory, CPUs, processes, whole GPUs, /tmp, its writable folders."""
-
-    memory: int | None
-    cpus: float | None
-    pids: int | None
-    gpus: int
-    tmp: int
-    writable: int
-
-    @classmethod
-    def for_job(cls, instance_type: InstanceType | None = None) -> Limits:
-        """The instance type's limits where it sets them, else the LOCAL_ENGINE_DEFAULT_* ones."""
-        shape = instance_type or InstanceType()
-        memory = settings.LOCAL_ENGINE_DEFAULT_MEMORY
-        cpus = settings.LOCAL_ENGINE_DEFAULT_CPUS
-        pids = settings.LOCAL_ENGINE_DEFAULT_PIDS
-        try:
-            return cls(
-                memory=shape.memory_bytes
-                or (parse_memory(memory, "LOCAL_ENGINE_DEFAULT_MEMORY") if memory else None),
-                cpus=shape.cpu or (parse_cpu(cpus, "LOCAL_ENGINE_DEFAULT_CPUS") if cpus else None),
-                pids=shape.pids or (int(pids) if pids else None),
-                gpus=shape.gpu,
-                tmp=parse_memory(settings.LOCAL_ENGINE_TMP_SIZE, "LOCAL_ENGINE_TMP_SIZE"),
-                writable=parse_memory(
-                    settings.LOCAL_ENGINE_WRITABLE_MAX, "LOCAL_ENGINE_WRITABLE_MAX"
-                ),
-            )
-        except ValueError as error:
-            raise LimitError(f"the job's limits cannot be read: {error}") from None
 
 
 def _ulimit(kind: int, ceiling: int) -> int:

@@ -30,22 +30,22 @@ from runs import queue
 from runs.engine.local.actions import ActionError, action_plan
 from runs.engine.local.containers import (
     Container,
-    LimitError,
-    Limits,
     Runtime,
     RuntimeUnavailable,
     container_name,
     container_remove_by_name,
-    format_bytes,
     runtime_choice,
 )
 from runs.engine.local.gpus import GpuRequestTooLarge, gpus_acquire, gpus_release
 from runs.engine.local.images import ImageError, PullStopped, image_pull, image_reference
 from runs.engine.local.sandbox import (
     ContainerNetwork,
+    LimitError,
+    Limits,
     Sandbox,
     SandboxUnavailable,
     container_networks,
+    format_bytes,
     job_user,
     launchers,
 )
@@ -263,13 +263,19 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
         writable=workspace.writable,
         network=job_run.run.cluster.allow_network,
         hostname=job.name[:63],
+        limits=Limits.for_job(_instance_type(job_run, job, writer)),
     )
     watch = _Watch(job_run, job, writer)
     runtime = runtime_choice()
     if _in_container(job, runtime):
         outcome = _run_in_container(job_run, job, sandbox, runtime, writer, watch)
     else:
-        watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], sandbox.limits.disk)
+        if sandbox.limits.gpus:
+            writer.line(
+                f"the job asks for {sandbox.limits.gpus} GPU(s); a job on the host's file "
+                "system gets none (GPUs go to jobs that run in their image)"
+            )
+        watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], sandbox.limits.writable)
         running = sandbox.start()
         grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
         try:
@@ -277,8 +283,8 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
                 running.process, writer, watch, lambda: _stop_process_tree(running.process, grace)
             )
             if not outcome.ok and not outcome.canceled and running.out_of_memory():
-                limit = settings.LOCAL_ENGINE_DEFAULT_MEMORY
-                outcome.message = f"ran out of memory (limit {limit}, LOCAL_ENGINE_DEFAULT_MEMORY)"
+                limit = format_bytes(sandbox.limits.memory)
+                outcome.message = f"ran out of memory (limit {limit})"
         finally:
             running.close()
     if outcome.ok and plan.after is not None:
@@ -400,7 +406,7 @@ def _run_in_container(
     stopped = _image_ready(job_run, job, runtime, writer, watch)
     if stopped is not None:
         return stopped
-    limits = Limits.for_job(_instance_type(job_run, job, writer))
+    limits = sandbox.limits
     devices: tuple[int, ...] = ()
     if limits.gpus:
         devices = _gpus_wait(job_run, limits.gpus, watch)

@@ -248,7 +248,7 @@ def outputs_check(workspace: Workspace) -> None:
     written = sum(
         _bytes_under(f) for f in [workspace.workdir, workspace.outputs, *(f for *_, f in folders)]
     )
-    limit = Limits.from_settings().disk
+    limit = Limits.for_job().writable
     if written > limit:
         raise OutputError(
             f"the job wrote {written} bytes into /workspace and /outputs, more than the "

@@ -24,9 +24,11 @@ Beyond the file system (issue 11, item 5):
   (10.0.2.100, gateway 10.0.2.2) with `--disable-host-loopback`, so the
   server's loopback services (Redis, PostgreSQL, the dashboard) are out of
   reach while the outside is not (network.py).
-- **Its limits.** Where a root worker may make cgroup v1 groups (as on this
-  project's machines), each job gets its own pids, memory and cpu groups
-  (LOCAL_ENGINE_DEFAULT_PIDS, _MEMORY, _CPUS) holding all its processes, /tmp
+- **Its limits.** The same `Limits` as a container's: the cluster's instance
+  type where the job names one (or the cluster's default type), else
+  LOCAL_ENGINE_DEFAULT_PIDS, _MEMORY and _CPUS. Where a root worker may make
+  cgroup v1 groups (as on this project's machines), each job gets its own
+  pids, memory and cpu groups holding all its processes, /tmp
   included in its memory, and a kill for memory is named as such
   (cgroups.py). Elsewhere `prlimit` bounds each process's address space and
   the processes of the job's uid (per uid: under a root worker all jobs share
@@ -48,8 +50,10 @@ network.py, launchers.py, spares.py, and bwrap.py (the command and its start).
 
 from runs.engine.local.sandbox.base import (
     WORKING_DIRECTORY,
+    LimitError,
     Limits,
     SandboxUnavailable,
+    format_bytes,
     give_to_job,
     job_user,
 )
@@ -60,11 +64,13 @@ from runs.engine.local.sandbox.network import ContainerNetwork, container_networ
 __all__ = [
     "WORKING_DIRECTORY",
     "ContainerNetwork",
+    "LimitError",
     "Limits",
     "RunningSandbox",
     "Sandbox",
     "SandboxUnavailable",
     "container_networks",
+    "format_bytes",
     "give_to_job",
     "job_user",
     "launchers",

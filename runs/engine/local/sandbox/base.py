@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
-from workflows.clusters import parse_memory
+from workflows.clusters import InstanceType, parse_cpu, parse_memory
 
 WORKING_DIRECTORY = "/workspace"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -56,35 +55,54 @@ def give_to_job(path: Path) -> Path:
     return path
 
 
+class LimitError(ValueError):
+    """A limit setting or instance type that cannot be read; the message names it."""
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What one job may use; read from the LOCAL_ENGINE_* settings."""
+    """What one job may use, in either mode: memory, CPUs, processes, GPUs, /tmp, writes."""
 
-    memory: int
-    pids: int
-    disk: int
+    memory: int | None
+    cpus: float | None
+    pids: int | None
+    gpus: int
     tmp: int
-    # CPU time per 100 ms period (cgroup cpu.cfs_quota_us), None for no bound.
-    cpu_quota: int | None = None
+    # What /workspace and /outputs may hold together, and the largest file.
+    writable: int
 
     @classmethod
-    def from_settings(cls) -> Limits:
-        cpus = str(settings.LOCAL_ENGINE_DEFAULT_CPUS).strip()
-        return cls(
-            memory=parse_memory(
-                settings.LOCAL_ENGINE_DEFAULT_MEMORY, "LOCAL_ENGINE_DEFAULT_MEMORY"
-            ),
-            pids=int(settings.LOCAL_ENGINE_DEFAULT_PIDS),
-            disk=parse_memory(settings.LOCAL_ENGINE_WRITABLE_MAX, "LOCAL_ENGINE_WRITABLE_MAX"),
-            tmp=parse_memory(settings.LOCAL_ENGINE_TMP_SIZE, "LOCAL_ENGINE_TMP_SIZE"),
-            cpu_quota=_cpu_quota(cpus) if cpus else None,
-        )
+    def for_job(cls, instance_type: InstanceType | None = None) -> Limits:
+        """The instance type's limits where it sets them, else the LOCAL_ENGINE_DEFAULT_* ones."""
+        shape = instance_type or InstanceType()
+        memory = settings.LOCAL_ENGINE_DEFAULT_MEMORY
+        cpus = settings.LOCAL_ENGINE_DEFAULT_CPUS
+        pids = settings.LOCAL_ENGINE_DEFAULT_PIDS
+        try:
+            return cls(
+                memory=shape.memory_bytes
+                or (parse_memory(memory, "LOCAL_ENGINE_DEFAULT_MEMORY") if memory else None),
+                cpus=shape.cpu or (parse_cpu(cpus, "LOCAL_ENGINE_DEFAULT_CPUS") if cpus else None),
+                pids=shape.pids or (int(pids) if pids else None),
+                gpus=shape.gpu,
+                tmp=parse_memory(settings.LOCAL_ENGINE_TMP_SIZE, "LOCAL_ENGINE_TMP_SIZE"),
+                writable=parse_memory(
+                    settings.LOCAL_ENGINE_WRITABLE_MAX, "LOCAL_ENGINE_WRITABLE_MAX"
+                ),
+            )
+        except ValueError as error:
+            raise LimitError(f"the job's limits cannot be read: {error}") from None
+
+    @property
+    def cpu_quota(self) -> int | None:
+        """CPU time per 100 ms period (cgroup v1 cpu.cfs_quota_us), None for no bound."""
+        if not self.cpus:
+            return None
+        return max(1000, round(self.cpus * CPU_PERIOD_MICROSECONDS))
 
 
-def _cpu_quota(cpus: str) -> int:
-    """Microseconds per 100 ms period from "2", "1.5" or "500m"."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m?)", cpus)
-    if not match:
-        raise ValueError(f'"{cpus}" is not a number of CPUs; write e.g. 2, 1.5 or 500m')
-    count = float(match[1]) / (1000 if match[2] else 1)
-    return max(1000, round(count * CPU_PERIOD_MICROSECONDS))
+def format_bytes(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.4g} {unit}"
+    return f"{size} bytes"

@@ -66,7 +66,7 @@ class Sandbox:
     writable: dict[str, Path] = field(default_factory=dict)
     network: bool = True
     hostname: str = "job"
-    limits: Limits = field(default_factory=Limits.from_settings)
+    limits: Limits = field(default_factory=Limits.for_job)
 
     def command(
         self,
@@ -117,10 +117,10 @@ class Sandbox:
         # A job's cgroups bound its memory and processes all together; without
         # them, each process's address space and the job user's processes.
         bounded = cgroups.folders if cgroups is not None else {}
-        limits = [program("prlimit", "util-linux"), f"--fsize={self.limits.disk}"]
-        if "memory" not in bounded:
+        limits = [program("prlimit", "util-linux"), f"--fsize={self.limits.writable}"]
+        if "memory" not in bounded and self.limits.memory:
             limits.append(f"--as={self.limits.memory}")
-        if "pids" not in bounded:
+        if "pids" not in bounded and self.limits.pids:
             limits.append(f"--nproc={self.limits.pids}")
         limits.append("--")
         drop = []

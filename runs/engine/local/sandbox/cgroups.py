@@ -25,10 +25,10 @@ from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, Limits
 logger = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# cgroup v1 files that bound one job: controller -> (file, value from Limits; -1 for none).
+# cgroup v1 files that bound one job: controller -> (file, value from Limits, or none).
 CGROUP_LIMITS = {
-    "pids": ("pids.max", lambda limits: limits.pids),
-    "memory": ("memory.limit_in_bytes", lambda limits: limits.memory),
+    "pids": ("pids.max", lambda limits: limits.pids or "max"),
+    "memory": ("memory.limit_in_bytes", lambda limits: limits.memory or -1),
     "cpu": ("cpu.cfs_quota_us", lambda limits: limits.cpu_quota or -1),
 }
 
