@@ -466,8 +466,7 @@ def test_a_job_naming_its_teams_registry_pulls_with_that_login(world, test_image
         username=user,
         password=password,
     )
-    run = world.submit(
-        f"""
+    private_spec = f"""
         jobs:
           private:
             uses: container@v1
@@ -475,9 +474,34 @@ def test_a_job_naming_its_teams_registry_pulls_with_that_login(world, test_image
             resources:
               container-registries: [private]
         """
-    )
-    run = wait_for_run(run)
+    run = wait_for_run(world.submit(private_spec))
 
     job = run.jobs.get(name="private")
     assert job.phase == "SUCCEEDED", job.message
     assert password not in job_log(run, "private")
+
+    # The image is now in the store; another team without those credentials
+    # does not get it from there (it used to run it without any).
+    other = make_world("outsider")
+    container_registry_create(
+        team=other.team,
+        name="guess",
+        server=test_images.private.host,
+        username=user,
+        password="not-the-password",
+    )
+    image = f"{test_images.private.host}/library/bash:5"
+    for registries in ("", "\n    resources:\n      container-registries: [guess]"):
+        spec = (
+            "jobs:\n  borrow:\n    uses: container@v1\n"
+            f'    with: {{image: "{image}", command: ["true"]}}{registries}\n'
+        )
+        borrowed = wait_for_run(other.submit(spec))
+        job = borrowed.jobs.get(name="borrow")
+        assert job.phase == "FAILED", job_log(borrowed, "borrow")
+        assert image in job.message and "unauthorized" in job.message.lower(), job.message
+
+    # The team whose credentials pulled it keeps using it from the store.
+    again = wait_for_run(world.submit(private_spec))
+    assert again.jobs.get(name="private").phase == "SUCCEEDED"
+    assert "pulled" not in job_log(again, "private")

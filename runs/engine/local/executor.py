@@ -37,6 +37,7 @@ from runs.engine.local.containers import (
     runtime_choice,
 )
 from runs.engine.local.gpus import GpuRequestTooLarge, gpus_acquire, gpus_release
+from runs.engine.local.image_access import image_pulled, image_usable
 from runs.engine.local.images import ImageError, PullStopped, image_pull, image_reference
 from runs.engine.local.sandbox import (
     ContainerNetwork,
@@ -318,9 +319,9 @@ def _start(command: list[str], env: dict[str, str] | None = None, cwd=None) -> s
     )
 
 
-# Images this worker process has seen in the engine's store: a job of a
-# known image starts without asking the engine first.
-_present_images: set[str] = set()
+# (image, team whose credentials pulled it or None) this worker process has
+# seen usable in the engine's store: such a job starts without asking the engine.
+_present_images: set[tuple[str, int | None]] = set()
 
 
 def _registry_logins(job_run: JobRun, job: Job):
@@ -336,10 +337,13 @@ def _image_ready(job_run: JobRun, job: Job, runtime: Runtime, writer: LogWriter,
     """Pull the job's image unless the engine has it; None when ready, else the outcome."""
     image = job.params["image"]
     reference = image_reference(image)
-    if reference.full in _present_images:
+    # A job with its team's credentials may use only what they pulled (image_access.py).
+    team_id = job_run.run.workflow.project.team_id if job.resources.container_registries else None
+    if (reference.full, team_id) in _present_images:
         return None
     verb = ("image", "inspect") if runtime.docker else ("image", "exists")
-    if subprocess.run([*runtime.engine, *verb, reference.full], capture_output=True).returncode:
+    missing = subprocess.run([*runtime.engine, *verb, reference.full], capture_output=True)
+    if missing.returncode or not image_usable(reference.full, team_id):
 
         def detail(message: str) -> None:
             job_detail_set(job_run=job_run, message=message)
@@ -363,7 +367,8 @@ def _image_ready(job_run: JobRun, job: Job, runtime: Runtime, writer: LogWriter,
             return watch.stopped
         writer.line(f"pulled {reference.full} in {seconds:.1f} s")
         detail("")
-    _present_images.add(reference.full)
+        image_pulled(reference.full, team_id)
+    _present_images.add((reference.full, team_id))
     return None
 
 
@@ -440,7 +445,8 @@ def _run_in_container(
         if watch.stopped is None and container.out_of_memory(outcome.exit_code):
             outcome.message = f"ran out of memory (limit {format_bytes(limits.memory)})"
         elif outcome.exit_code == ENGINE_FAILED:
-            _present_images.discard(container.image)
+            seen = {key for key in _present_images if key[0] == container.image}
+            _present_images.difference_update(seen)
             outcome.message = (
                 f"{runtime.name} could not start the container (exit {ENGINE_FAILED}); "
                 "its error is in the log"
