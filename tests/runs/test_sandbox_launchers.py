@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runs.engine.local.sandbox import Sandbox, give_to_job, launchers
+from runs.engine.local.sandbox import Limits, Sandbox, give_to_job, launchers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -110,3 +111,13 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_the_launcher_gives_the_job_its_rlimits_without_a_prlimit_program(workdir):
+    limits = dataclasses.replace(Limits.for_job(), writable=10 * 2**20)
+    sandbox = Sandbox(argv=["bash", "-c", "ulimit -f"], env={}, workdir=workdir, limits=limits)
+
+    _, output, _ = _run(sandbox)
+
+    assert output.split() == ["10240"], "10 MiB in bash's 1024-byte blocks"
+    assert "prlimit" not in " ".join(sandbox.command(launched=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import resource
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,11 @@ from runs.engine.local.sandbox.launchers import Launcher, launchers
 from runs.engine.local.sandbox.network import rootless_network
 
 SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
+PRLIMIT_NAMES = {
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_AS: "as",
+    resource.RLIMIT_NPROC: "nproc",
+}
 MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 
 
@@ -75,7 +81,9 @@ class Sandbox:
         block_fd: int | None = None,
         cgroups: JobCgroups | None = None,
         in_own_network: bool = False,
+        launched: bool = False,
     ) -> list[str]:
+        """bwrap's argv; `launched` when a launcher runs it (which sets its rlimits itself)."""
         uid = job_user()
         args = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-ipc"]
         args += ["--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
@@ -114,20 +122,30 @@ class Sandbox:
         env = {"PATH": DEFAULT_PATH, "HOME": WORKING_DIRECTORY, "LANG": "C.UTF-8", **self.env}
         for name, value in env.items():
             args += ["--setenv", name, value]
-        # A job's cgroups bound its memory and processes all together; without
-        # them, each process's address space and the job user's processes.
-        bounded = cgroups.folders if cgroups is not None else {}
-        limits = [program("prlimit", "util-linux"), f"--fsize={self.limits.writable}"]
-        if "memory" not in bounded and self.limits.memory:
-            limits.append(f"--as={self.limits.memory}")
-        if "pids" not in bounded and self.limits.pids:
-            limits.append(f"--nproc={self.limits.pids}")
-        limits.append("--")
+        limits = []
+        if not launched:
+            limits = [program("prlimit", "util-linux")]
+            limits += [f"--{PRLIMIT_NAMES[kind]}={value}" for kind, value in self.rlimits(cgroups)]
+            limits.append("--")
         drop = []
         if uid is not None:
             drop = [program("setpriv", "util-linux"), f"--reuid={uid}", f"--regid={uid}"]
             drop += ["--clear-groups", "--inh-caps=-all", "--no-new-privs", "--"]
         return [*args, "--", *limits, *drop, *self.argv]
+
+    def rlimits(self, cgroups: JobCgroups | None) -> list[tuple[int, int]]:
+        """The rlimits every process of the job gets: (resource, value).
+
+        A job's cgroups bound its memory and processes all together; without
+        them, each process's address space and the job user's processes.
+        """
+        bounded = cgroups.folders if cgroups is not None else {}
+        limits = [(resource.RLIMIT_FSIZE, self.limits.writable)]
+        if "memory" not in bounded and self.limits.memory:
+            limits.append((resource.RLIMIT_AS, self.limits.memory))
+        if "pids" not in bounded and self.limits.pids:
+            limits.append((resource.RLIMIT_NPROC, self.limits.pids))
+        return limits
 
     def _parent_folders(self) -> list[str]:
         """Make the folders above each mount readable by the job (bwrap would make them 0700)."""
@@ -145,8 +163,10 @@ class Sandbox:
             return self._start_rootless()
         launcher = launchers.take(self.network)
         try:
-            command = self.command(cgroups=launcher.cgroups, in_own_network=self.network)
-            process = launcher.launch(command, self.limits)
+            command = self.command(
+                cgroups=launcher.cgroups, in_own_network=self.network, launched=True
+            )
+            process = launcher.launch(command, self.limits, self.rlimits(launcher.cgroups))
         except BaseException:
             launcher.release()
             raise

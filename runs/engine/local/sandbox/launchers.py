@@ -26,6 +26,7 @@ A worker that is not root makes neither ahead (bwrap.py starts it rootless).
 
 from __future__ import annotations
 
+import resource
 import subprocess
 from dataclasses import dataclass
 
@@ -75,10 +76,18 @@ class Launcher:
     def alive(self) -> bool:
         return self.process.poll() is None and (self.network is None or self.network.alive())
 
-    def launch(self, command: list[str], limits: Limits) -> subprocess.Popen:
-        """Bound the cgroups, wait for the network, and have the launcher become `command`."""
+    def launch(
+        self, command: list[str], limits: Limits, rlimits: list[tuple[int, int]]
+    ) -> subprocess.Popen:
+        """Bound the cgroups and rlimits, wait for the network, and become `command`.
+
+        The rlimits are set on the waiting launcher (prlimit(2)), so everything
+        it becomes and starts inherits them without a prlimit program in between.
+        """
         if self.cgroups is not None:
             self.cgroups.limit(limits)
+        for kind, value in rlimits:
+            resource.prlimit(self.process.pid, kind, (value, value))
         if self.network is not None:
             self.network.wait_ready()
         self.process.stdin.write(b"".join(arg.encode() + b"\0" for arg in command))
