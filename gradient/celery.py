@@ -20,6 +20,14 @@ def _flush_events(**_) -> None:
     flush_published()
 
 
+@worker_process_shutdown.connect
+def _release_spares(**_) -> None:
+    """A pool process that stops removes the cgroups of the launchers it made ahead."""
+    from runs.engine.local.sandbox import spares_release
+
+    spares_release()
+
+
 @task_prerun.connect
 @task_postrun.connect
 def _recycle_database_connections(**_) -> None:
@@ -32,7 +40,9 @@ def _recycle_database_connections(**_) -> None:
 @worker_ready.connect
 def _reconcile_at_start(**_) -> None:
     """A worker that starts (after a crash, say) has the database's backlog queued at once
-    rather than at the next beat."""
+    rather than at the next beat, and removes the empty job cgroups a killed worker left."""
     from runs import queue
+    from runs.engine.local.sandbox import stale_job_cgroups_remove
 
     queue.reconcile()
+    stale_job_cgroups_remove()

@@ -121,3 +121,36 @@ def test_the_launcher_gives_the_job_its_rlimits_without_a_prlimit_program(workdi
 
     assert output.split() == ["10240"], "10 MiB in bash's 1024-byte blocks"
     assert "prlimit" not in " ".join(sandbox.command(launched=True))
+
+
+def test_a_stopping_worker_process_removes_its_spares_cgroups():
+    from runs.engine.local.sandbox import spares_release
+
+    launchers.prepare(True)
+    launchers.prepare(False)
+    folders = [f for n in (True, False) for f in launchers._ready[n].cgroups.folders.values()]
+    assert all(folder.exists() for folder in folders)
+
+    spares_release()
+
+    assert not any(folder.exists() for folder in folders)
+
+
+def test_a_starting_worker_removes_empty_job_cgroups_a_killed_one_left_but_not_busy_ones():
+    from runs.engine.local.sandbox import stale_job_cgroups_remove
+    from runs.engine.local.sandbox.cgroups import JobCgroups
+
+    left, busy = JobCgroups.make(), JobCgroups.make()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    busy.add(sleeper.pid)
+    try:
+        stale_job_cgroups_remove(older_than=3600)
+        assert all(folder.exists() for folder in left.folders.values()), "new ones are left"
+        stale_job_cgroups_remove(older_than=0)
+
+        assert not any(folder.exists() for folder in left.folders.values())
+        assert all(folder.exists() for folder in busy.folders.values())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        busy.remove()

@@ -58,8 +58,16 @@ from runs.engine.local.sandbox.base import (
     job_user,
 )
 from runs.engine.local.sandbox.bwrap import RunningSandbox, Sandbox
+from runs.engine.local.sandbox.cgroups import stale_job_cgroups_remove
 from runs.engine.local.sandbox.launchers import launchers
 from runs.engine.local.sandbox.network import ContainerNetwork, container_networks
+
+
+def spares_release() -> None:
+    """A worker process that stops lets its spare launchers and networks go."""
+    launchers.release_all()
+    container_networks.release_all()
+
 
 __all__ = [
     "WORKING_DIRECTORY",
@@ -74,4 +82,6 @@ __all__ = [
     "give_to_job",
     "job_user",
     "launchers",
+    "spares_release",
+    "stale_job_cgroups_remove",
 ]

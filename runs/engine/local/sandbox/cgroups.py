@@ -9,6 +9,12 @@ takes cgroup_threadgroup_rwsem for writing): 12-15 ms here, longer than
 everything else a job's start costs. So jobs never move: a job's first
 process is put into its cgroups before the job is known (launchers.py), and
 everything it starts is born there.
+
+A worker removes each job's groups when the job ends and its spare
+launcher's when it stops; a worker that was killed cannot, so a worker that
+starts removes the empty job groups it finds beside its own
+(`stale_job_cgroups_remove`): a group with a process in it cannot be removed,
+and one made in the last minute is left to the worker making it.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class JobCgroups:
     def make(cls) -> JobCgroups | None:
         if os.geteuid() != 0:
             return None
-        name = f"gradient-job-{uuid.uuid4().hex[:12]}"
+        name = f"{JOB_CGROUP_PREFIX}{uuid.uuid4().hex[:12]}"
         folders = {}
         try:
             for controller, own in _own_cgroups_v1().items():
@@ -100,3 +106,22 @@ def _own_cgroups_v1() -> dict[str, str]:
             if controller in CGROUP_LIMITS and (CGROUP_ROOT / controller / "cgroup.procs").exists():
                 own[controller] = path
     return own
+
+
+JOB_CGROUP_PREFIX = "gradient-job-"
+
+
+def stale_job_cgroups_remove(older_than: float = 60) -> int:
+    """Remove empty job groups made over `older_than` seconds ago beside this process's own."""
+    removed = 0
+    now = time.time()
+    for controller, own in _own_cgroups_v1().items():
+        for folder in (CGROUP_ROOT / controller / own.lstrip("/")).glob(f"{JOB_CGROUP_PREFIX}*"):
+            try:
+                if now - folder.stat().st_mtime < older_than:
+                    continue
+                folder.rmdir()
+                removed += 1
+            except OSError:
+                continue
+    return removed

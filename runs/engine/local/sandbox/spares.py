@@ -44,6 +44,11 @@ class Spares(Generic[Kind, Thing]):
             spare = None
         return spare or self._make(kind)
 
+    def release_all(self) -> None:
+        """Let every spare go (its worker process is stopping)."""
+        while self._ready:
+            self._ready.popitem()[1].release()
+
     def prepare(self, kind: Kind) -> None:
         """Make the next job's spare of this kind (a root worker only; see launchers.py)."""
         if kind in self._ready or job_user() is None:
