@@ -3,7 +3,13 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gradient.settings")
 
@@ -18,6 +24,14 @@ def _flush_events(**_) -> None:
     from runs.events import flush_published
 
     flush_published()
+
+
+@worker_process_init.connect
+def _remove_stale_job_cgroups(**_) -> None:
+    """A pool process that replaces a killed one removes the empty job cgroups it left."""
+    from runs.engine.local.sandbox import stale_job_cgroups_remove
+
+    stale_job_cgroups_remove()
 
 
 @worker_process_shutdown.connect
@@ -40,9 +54,7 @@ def _recycle_database_connections(**_) -> None:
 @worker_ready.connect
 def _reconcile_at_start(**_) -> None:
     """A worker that starts (after a crash, say) has the database's backlog queued at once
-    rather than at the next beat, and removes the empty job cgroups a killed worker left."""
+    rather than at the next beat."""
     from runs import queue
-    from runs.engine.local.sandbox import stale_job_cgroups_remove
 
     queue.reconcile()
-    stale_job_cgroups_remove()

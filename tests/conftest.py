@@ -148,7 +148,12 @@ def test_images(tmp_path_factory):
             images = containers.TestImages(mirror=mirror, private=private, builder=builder)
             tag = containers.image_build(builder, folder / "contexts", "localhost/test-bash:5")
             containers.image_push(builder, tag, mirror, "library/bash:5")
-            containers.image_push(builder, tag, private, "library/bash:5")
+            # The private registry's image is its own: the same content pulled
+            # from the mirror would be public (the engine knows images by id).
+            private_tag = containers.image_build(
+                builder, folder / "contexts", "localhost/test-private-bash:5", extra=1
+            )
+            containers.image_push(builder, private_tag, private, "library/bash:5")
             yield images
         finally:
             containers.store_remove(builder)

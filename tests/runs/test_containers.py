@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import textwrap
 import threading
 from pathlib import Path
@@ -296,6 +297,7 @@ def test_a_job_with_network_cannot_reach_the_hosts_loopback(world):
                       script: |
                         ls /sys/class/net
                         cut -d: -f1 /proc/net/dev
+                        find /sys/devices -path '*/net/*/address' -exec cat {{}} + 2>/dev/null
                         for host in 127.0.0.1 10.0.2.2; do
                           timeout 5 bash -c "echo > /dev/tcp/$host/{port}" && echo "reached $host"
                         done
@@ -313,6 +315,10 @@ def test_a_job_with_network_cannot_reach_the_hosts_loopback(world):
     assert "tap0" in log, "the job has a network"
     host_interfaces = set(os.listdir("/sys/class/net")) - {"lo"}
     assert not host_interfaces & set(log.split()), "the host's interfaces stay out of sight"
+    addresses = {
+        Path(f"/sys/class/net/{name}/address").read_text().strip() for name in host_interfaces
+    }
+    assert not (addresses - {"00:00:00:00:00:00"}) & set(log.split()), "nor their addresses"
     assert "reached" not in log
     assert accepted == []
 
@@ -454,7 +460,7 @@ def test_a_container_with_network_joins_a_network_the_worker_made_and_leaves_no_
     assert _mounted_namespaces() - before == set()
 
 
-def test_a_job_naming_its_teams_registry_pulls_with_that_login(world, test_images):
+def test_a_job_naming_its_teams_registry_pulls_with_that_login(world, test_images, engine_store):
     """Last in the module: the image it pulls stays in the module's store."""
     from workflows.services import container_registry_create
 
@@ -491,15 +497,22 @@ def test_a_job_naming_its_teams_registry_pulls_with_that_login(world, test_image
         password="not-the-password",
     )
     image = f"{test_images.private.host}/library/bash:5"
-    for registries in ("", "\n    resources:\n      container-registries: [guess]"):
+    digest = subprocess.run(
+        [*containers.podman(engine_store), "image", "inspect", "--format", "{{.Digest}}", image],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    by_digest = f"{test_images.private.host}/library/bash@{digest}"
+    guess = "\n    resources:\n      container-registries: [guess]"
+    for name, registries in ((image, ""), (by_digest, ""), (image, guess)):
         spec = (
             "jobs:\n  borrow:\n    uses: container@v1\n"
-            f'    with: {{image: "{image}", command: ["true"]}}{registries}\n'
+            f'    with: {{image: "{name}", command: ["true"]}}{registries}\n'
         )
         borrowed = wait_for_run(other.submit(spec))
         job = borrowed.jobs.get(name="borrow")
         assert job.phase == "FAILED", job_log(borrowed, "borrow")
-        assert image in job.message and "unauthorized" in job.message.lower(), job.message
+        assert name in job.message and "unauthorized" in job.message.lower(), job.message
 
     # The team whose credentials pulled it keeps using it from the store.
     again = wait_for_run(world.submit(private_spec))

@@ -56,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "podman", "docker", "bwrap")
 CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
-HOST_NETWORK_SYSFS = ("/sys/class/net", "/sys/devices/virtual/net")
 # Container root is this host uid; the range is what `--uidmap` lends the container.
 MAPPED_ROOT = 100_000
 MAPPED_RANGE = 65_536
@@ -193,6 +192,15 @@ def _mount(source: Path, target: str, read_only: bool) -> str:
     return f"type=bind,source={source},target={target}" + (",readonly" if read_only else "")
 
 
+def host_network_sysfs() -> list[str]:
+    """The sysfs folders that show the host's network interfaces (addresses, counters)."""
+    folders = {"/sys/class/net"}
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/sys/class/net"):
+            folders.add(os.path.dirname(os.path.realpath(f"/sys/class/net/{name}")))
+    return sorted(folder for folder in folders if "," not in folder and "=" not in folder)
+
+
 def container_name(log_id: str, attempt: int) -> str:
     return f"gw-{log_id}-{attempt}"
 
@@ -217,7 +225,7 @@ class Container:
     def environment(self) -> tuple[list[str], dict[str, str]]:
         """`--env` arguments and the client's environment that carries their values."""
         client = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-        if not self.runtime.docker:
+        if self.network_namespace and self.sandbox.network:
             client["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
         args = []
         job_env = {"HOME": WORKING_DIRECTORY, "LANG": "C.UTF-8", **self.sandbox.env}
@@ -246,7 +254,8 @@ class Container:
                 network = f"ns:{self.network_namespace}"
                 # runc cannot mount a sysfs for a network namespace the container's
                 # user namespace does not own and binds the host's: hide its interfaces.
-                args.append(f"--security-opt=mask={':'.join(HOST_NETWORK_SYSFS)}")
+                for folder in host_network_sysfs():
+                    args += ["--mount", f"type=tmpfs,destination={folder},ro,notmpcopyup"]
             args.append(f"--network={network}")
         args += ["--cap-drop=ALL", "--cap-add=" + ",".join(CAPABILITIES)]
         args += ["--security-opt=no-new-privileges"]

@@ -341,9 +341,8 @@ def _image_ready(job_run: JobRun, job: Job, runtime: Runtime, writer: LogWriter,
     team_id = job_run.run.workflow.project.team_id if job.resources.container_registries else None
     if (reference.full, team_id) in _present_images:
         return None
-    verb = ("image", "inspect") if runtime.docker else ("image", "exists")
-    missing = subprocess.run([*runtime.engine, *verb, reference.full], capture_output=True)
-    if missing.returncode or not image_usable(reference.full, team_id):
+    image_id = _image_id(runtime, reference.full)
+    if image_id is None or not image_usable(image_id, team_id):
 
         def detail(message: str) -> None:
             job_detail_set(job_run=job_run, message=message)
@@ -367,9 +366,22 @@ def _image_ready(job_run: JobRun, job: Job, runtime: Runtime, writer: LogWriter,
             return watch.stopped
         writer.line(f"pulled {reference.full} in {seconds:.1f} s")
         detail("")
-        image_pulled(reference.full, team_id)
+        image_id = _image_id(runtime, reference.full)
+        if image_id is None:
+            raise ImageError(f"{reference.full} is not in the engine's store after its pull")
+        image_pulled(image_id, team_id)
     _present_images.add((reference.full, team_id))
     return None
+
+
+def _image_id(runtime: Runtime, name: str) -> str | None:
+    """The id of the image `name` in the engine's store, None when it is not there."""
+    answer = subprocess.run(
+        [*runtime.engine, "image", "inspect", "--format", "{{.Id}}", name],
+        capture_output=True,
+        text=True,
+    )
+    return answer.stdout.strip() or None if answer.returncode == 0 else None
 
 
 def _instance_type(job_run: JobRun, job: Job, writer: LogWriter) -> InstanceType | None:

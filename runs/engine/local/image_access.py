@@ -5,17 +5,20 @@ pulled with its registry's credentials stayed there, and a job of another
 team naming the same image ran it without any credentials: a private image
 was private only until its first pull.
 
-So every pull is recorded here, by who made it: `None` for a pull without
-credentials (the image is public, or served by a mirror), or the id of the
-team whose credentials it used. A job may use an image in the store only if
-the image was pulled without credentials, or (for a job naming its team's
-registries) pulled with this team's credentials. Otherwise the job pulls it
-again, with its own credentials or none, and the registry decides: a pull of
-layers already present costs only the registry's answer about the manifest.
+So every pull is recorded here by the image's id (the same whatever name,
+alias or digest a spec uses for it) and by who made it: `public` for a pull
+without credentials (the image is public, or served by a mirror), or the id
+of the team whose credentials it used. A job may use an image in the store
+only if that image was pulled without credentials or, for a job naming its
+team's registries, with this team's. Otherwise the job pulls it again, with
+its own credentials or none, and the registry decides; a pull of layers
+already present costs only the registry's answer about the manifest.
 
-An image in the store that no pull here recorded (one an operator loaded by
-hand) counts as public. The record is a JSON file beside the store, written
-under an exclusive lock, since several worker processes share it.
+The record fails closed: an image it does not know (loaded by hand, or
+pulled before this record existed) is pulled before its first use, and a
+record that cannot be read counts as empty. It is a JSON file beside the
+store, replaced whole under an exclusive lock, since several worker
+processes share it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 PUBLIC = "public"
 
@@ -36,39 +44,44 @@ def _ledger_path() -> Path:
     return Path(store) / "image-access.json" if store else settings.DATA_DIR / "image-access.json"
 
 
+def _read(path: Path) -> dict[str, list[str]]:
+    try:
+        ledger = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        logger.warning("%s cannot be read; every image is pulled again before use", path)
+        return {}
+    return ledger if isinstance(ledger, dict) else {}
+
+
 @contextlib.contextmanager
-def _ledger(write: bool):
+def _locked() -> Iterator[Path]:
     path = _ledger_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "r+") as file:
-        fcntl.flock(file, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-        text = file.read()
-        try:
-            ledger = json.loads(text) if text else {}
-        except ValueError:
-            ledger = {}
-        yield ledger
-        if write:
-            file.seek(0)
-            file.truncate()
-            file.write(json.dumps(ledger, sort_keys=True))
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield path
 
 
 def _who(team_id: int | None) -> str:
     return PUBLIC if team_id is None else str(team_id)
 
 
-def image_usable(image: str, team_id: int | None) -> bool:
-    """Whether a job may use `image` from the store: `team_id` for a job with credentials."""
-    with _ledger(write=False) as ledger:
-        pulled_by = ledger.get(image)
-    return pulled_by is None or PUBLIC in pulled_by or _who(team_id) in pulled_by
+def image_usable(image_id: str, team_id: int | None) -> bool:
+    """Whether a job may use the stored image `image_id`: `team_id` for a job with credentials."""
+    with _locked() as path:
+        pulled_by = _read(path).get(image_id, [])
+    return PUBLIC in pulled_by or _who(team_id) in pulled_by
 
 
-def image_pulled(image: str, team_id: int | None) -> None:
-    """Record that `image` was pulled with `team_id`'s credentials, or none."""
-    with _ledger(write=True) as ledger:
-        pulled_by = set(ledger.get(image, []))
-        pulled_by.add(_who(team_id))
-        ledger[image] = sorted(pulled_by)
+def image_pulled(image_id: str, team_id: int | None) -> None:
+    """Record that `image_id` was pulled with `team_id`'s credentials, or none."""
+    with _locked() as path:
+        ledger = _read(path)
+        ledger[image_id] = sorted({*ledger.get(image_id, []), _who(team_id)})
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as new:
+            json.dump(ledger, new, sort_keys=True)
+            new.flush()
+            os.fsync(new.fileno())
+        os.replace(new.name, path)

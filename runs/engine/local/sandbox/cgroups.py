@@ -11,10 +11,11 @@ process is put into its cgroups before the job is known (launchers.py), and
 everything it starts is born there.
 
 A worker removes each job's groups when the job ends and its spare
-launcher's when it stops; a worker that was killed cannot, so a worker that
-starts removes the empty job groups it finds beside its own
-(`stale_job_cgroups_remove`): a group with a process in it cannot be removed,
-and one made in the last minute is left to the worker making it.
+launcher's when it stops; a pool process that was killed cannot, so each
+pool process that starts (the one replacing it, or a new worker's) removes
+the empty job groups it finds beside its own (`stale_job_cgroups_remove`):
+a group with a process in it cannot be removed, and one made in the last
+minute is left to the process making it.
 """
 
 from __future__ import annotations

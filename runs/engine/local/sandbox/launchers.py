@@ -17,11 +17,13 @@ dependency hop took, against ~8 ms before). Now a launcher is made ahead:
   (spares.py), so its next job finds one ready. A launcher, its cgroups and
   its network serve one job only.
 
-Nothing outlives the worker: a waiting launcher reads a pipe only the worker
-writes and exits when it closes, slirp4netns exits when its exit fd closes,
-and no namespace is mounted under /run/netns. Letting slirp4netns go does not
-wait for it: Python's subprocess module reaps it when it next starts a process.
-A worker that is not root makes neither ahead (bwrap.py starts it rootless).
+No process outlives the worker: a waiting launcher reads a pipe only the
+worker writes and exits when it closes, slirp4netns exits when its exit fd
+closes, and no namespace is mounted under /run/netns. The cgroups of a
+killed worker's launchers stay until a pool process starts (cgroups.py).
+Letting slirp4netns go does not wait for it: Python's subprocess module reaps
+it when it next starts a process. A worker that is not root makes neither
+ahead (bwrap.py starts it rootless).
 """
 
 from __future__ import annotations

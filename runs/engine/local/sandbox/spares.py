@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
-from runs.engine.local.sandbox.base import SandboxUnavailable, job_user
+from runs.engine.local.sandbox.base import job_user
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,6 @@ class Spares(Generic[Kind, Thing]):
             return
         try:
             self._ready[kind] = self._make(kind)
-        except SandboxUnavailable:
+        except Exception:  # after a job has settled: never take its worker down
             # The next job makes its own and fails with this message, where a person sees it.
             logger.exception("could not make a spare for the next job")
