@@ -51,6 +51,7 @@ from django.conf import settings
 
 from runs.engine.local.gpus import gpu_flags
 from runs.engine.local.sandbox import WORKING_DIRECTORY, Limits, Sandbox
+from runs.engine.local.sandbox.cgroups import CGROUP_ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,6 @@ CLIENT_NAMES = frozenset(
     }
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "gradient"
 # Exit status of a container whose main process was killed by SIGKILL.
 KILLED = 137

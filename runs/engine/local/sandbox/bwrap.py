@@ -20,7 +20,7 @@ from runs.engine.local.sandbox.base import (
 )
 from runs.engine.local.sandbox.cgroups import JobCgroups
 from runs.engine.local.sandbox.launchers import Launcher, launchers
-from runs.engine.local.sandbox.network import rootless_network
+from runs.engine.local.sandbox.network import UserModeNetwork, rootless_network
 
 SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
 PRLIMIT_NAMES = {
@@ -37,9 +37,7 @@ class RunningSandbox:
 
     process: subprocess.Popen
     launcher: Launcher | None = None
-    network: subprocess.Popen | None = None
-    # slirp4netns exits when this closes: here, or when the worker dies.
-    network_exit_fd: int | None = None
+    network: UserModeNetwork | None = None
 
     @property
     def cgroups(self) -> JobCgroups | None:
@@ -53,12 +51,8 @@ class RunningSandbox:
         """After the job's process ended: remove its cgroups, stop its network."""
         if self.launcher is not None:
             self.launcher.release()
-        if self.network_exit_fd is not None:
-            os.close(self.network_exit_fd)
-            self.network_exit_fd = None
         if self.network is not None:
-            self.network.kill()
-            self.network.wait()
+            self.network.release()
 
 
 @dataclass
@@ -198,7 +192,7 @@ class Sandbox:
         try:
             child = _child_pid(info_read)
             if child is not None:
-                running.network, running.network_exit_fd = rootless_network(child, process)
+                running.network = rootless_network(child, process)
         except BaseException:
             running.close()
             process.kill()

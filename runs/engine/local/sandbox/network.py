@@ -162,12 +162,10 @@ class ContainerNetwork:
 container_networks: Spares[bool, ContainerNetwork] = Spares(lambda _: ContainerNetwork.make())
 
 
-def rootless_network(
-    child: int, sandbox: subprocess.Popen
-) -> tuple[subprocess.Popen | None, int | None]:
-    """slirp4netns serving a rootless sandbox's network namespace once configured, and its exit fd.
+def rootless_network(child: int, sandbox: subprocess.Popen) -> UserModeNetwork | None:
+    """slirp4netns serving a rootless sandbox's network namespace, once configured.
 
-    (None, None) when bwrap ended before its namespace was up: its output says why.
+    None when bwrap ended before its namespace was up: its output says why.
     """
     # bwrap brings `lo` up inside the namespace after reporting its pid; slirp4netns
     # configures `lo` too, and whichever comes second fails: wait for bwrap's.
@@ -175,23 +173,19 @@ def rootless_network(
     fib = Path(f"/proc/{child}/net/fib_trie")
     while b"127.0.0.1" not in _read_or_empty(fib):
         if sandbox.poll() is not None:
-            return None, None
+            return None
         if time.monotonic() > deadline:
             raise SandboxUnavailable("the job's network namespace did not come up")
         time.sleep(0.005)
     # The network namespace belongs to the job's user namespace; join that first.
     command = [*slirp_command(), f"--userns-path=/proc/{child}/ns/user"]
-    network, ready_read, exit_write, errors = slirp_start(command, str(child))
-    with errors:
-        try:
-            ready = os.read(ready_read, 1)
-        finally:
-            os.close(ready_read)
-        if ready != b"1":
-            os.close(exit_write)
-            network.wait()
-            raise slirp_failure(errors)
-    return network, exit_write
+    network = UserModeNetwork(*slirp_start(command, str(child)))
+    try:
+        network.wait_ready()
+    except BaseException:
+        network.release()
+        raise
+    return network
 
 
 def _link_or_empty(path: str) -> str:
