@@ -1,5 +1,7 @@
 """Fixtures for the whole suite; tests/skips.py makes every skip a failure."""
 
+import shutil
+
 import pytest
 import redis
 from django.conf import settings
@@ -131,13 +133,22 @@ def published(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def bubblewrap() -> str:
+    """bwrap, which host-mode jobs run in: a test that runs jobs fails naming it when missing."""
+    found = shutil.which("bwrap")
+    if found is None:
+        pytest.fail("bubblewrap is not installed: `apt-get install bubblewrap` (make test does)")
+    return found
+
+
+@pytest.fixture(scope="session")
 def test_images(tmp_path_factory):
     """A registry serving as docker.io's mirror and one with htpasswd auth, each holding
     `library/bash:5` built from busybox-static and bash-static (see tests/containers.py)."""
     from tests import containers
 
     if containers.MISSING:
-        pytest.skip(f"not installed: {', '.join(containers.MISSING)}")
+        pytest.fail(f"not installed: {', '.join(containers.MISSING)} (make test installs them)")
     folder = tmp_path_factory.mktemp("containers")
     builder = containers.store_make()
     with (

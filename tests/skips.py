@@ -3,9 +3,9 @@
 A fresh machine used to pass `make test` with seventy checks skipped (no
 Argo schema, no examples, no Chromium), saying so only in the skip list.
 Now what a test needs is either in the repository or installed by `make
-test`, and a test that still skips fails with its reason, naming what is
-missing. `skipif` markers stay where a test needs something from the
-machine: their reason becomes the failure's message.
+test`, and a test that needs something from the machine fails naming it
+(the `bubblewrap` fixture, `launch_chromium`, `test_images`). A skip that
+still happens fails here too, with its reason as the message.
 
 ALLOWED_SKIPS holds the reasons (prefixes) a skip may keep. It is empty: no
 test has a deliberate reason to not run. Add an entry only with a comment

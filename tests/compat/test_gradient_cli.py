@@ -318,7 +318,7 @@ def test_clusters_list(gradient, user_and_key):
     assert f"| {cluster.handle} | {cluster.name} | Local engine |" in listed.out
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.usefixtures("bubblewrap")
 def test_a_run_executed_by_a_worker_finishes_and_shows_its_logs(
     gradient_executable, live_server, user_and_key, personal_workflow, tmp_path
 ):

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.processes import REPO, stop_process
 
 CHROMIUM = "/usr/bin/chromium"
@@ -89,6 +91,8 @@ def dashboard_server(env: dict[str, str], log_path: Path | None = None) -> Itera
 
 
 def launch_chromium(playwright):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"chromium is not installed at {CHROMIUM}: `apt-get install chromium`")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 

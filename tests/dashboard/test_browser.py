@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import textwrap
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -31,8 +29,7 @@ from workflows.services import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium is not installed"),
+    pytest.mark.usefixtures("bubblewrap"),
 ]
 
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"

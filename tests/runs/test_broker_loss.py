@@ -6,7 +6,6 @@ restarted Redis comes back; the test process and its workers use it as their
 broker. Nothing re-sends what was lost but the reconciler.
 """
 
-import shutil
 import time
 
 import pytest
@@ -21,7 +20,7 @@ from workflows.services import workflow_create
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.usefixtures("bubblewrap"),
 ]
 
 # The reconciler every second, so a test waits seconds rather than the default 10.

@@ -9,7 +9,11 @@ from django.conf import settings
 
 from runs import events
 
-pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (make test)")
+
+@pytest.fixture(autouse=True)
+def _redis():
+    if not settings.REDIS_URL:
+        pytest.fail("these tests need Redis: run them with `make test`, which starts one")
 
 
 def _stream(run_id: int) -> list[dict]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.runs.engine_helpers import job_log, wait_for_run
@@ -12,7 +10,7 @@ from workflows.models import Cluster
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.usefixtures("bubblewrap"),
 ]
 
 

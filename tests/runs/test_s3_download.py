@@ -6,7 +6,6 @@ on so that the job reaches the local server as 10.0.2.2. (It is a module of
 its own so that no other worker takes the job.)
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from workflows.models import DatasetVersion
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.usefixtures("bubblewrap"),
 ]
 
 

@@ -1,7 +1,6 @@
 """A worker that dies mid-job: the job is noticed, never runs twice at once, and is retried."""
 
 import os
-import shutil
 import signal
 import time
 
@@ -13,7 +12,7 @@ from tests.runs.engine_helpers import job_log, make_world, wait_for_job_phase, w
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.usefixtures("bubblewrap"),
 ]
 
 FAST_LEASE = {"LOCAL_ENGINE_HEARTBEAT_SECONDS": "0.5", "LOCAL_ENGINE_LEASE_SECONDS": "3"}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import secrets
-import shutil
 import socket
 import threading
 from pathlib import Path
@@ -32,7 +31,7 @@ from workflows.models import Cluster, DatasetVersion
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.usefixtures("bubblewrap"),
 ]
 
 LIMITS = {

@@ -12,7 +12,6 @@ Runs on the local engine, with a real worker and bubblewrap.
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from django.test import Client
@@ -25,7 +24,7 @@ from workflows.services import api_key_create
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.usefixtures("bubblewrap"),
 ]
 
 SECRET = "S3cr3t-Value-123"
