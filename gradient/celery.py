@@ -27,16 +27,18 @@ def _flush_events(**_) -> None:
 
 
 @worker_process_init.connect
-def _remove_stale_job_cgroups(**_) -> None:
-    """A pool process that replaces a killed one removes the empty job cgroups it left."""
-    from runs.engine.local.sandbox import stale_job_cgroups_remove
+def _remove_what_killed_processes_left(**_) -> None:
+    """A pool process that replaces a killed one removes the empty job cgroups and the
+    sandbox slots' mounts it left."""
+    from runs.engine.local.sandbox import stale_job_cgroups_remove, stale_slots_remove
 
     stale_job_cgroups_remove()
+    stale_slots_remove()
 
 
 @worker_process_shutdown.connect
 def _release_spares(**_) -> None:
-    """A pool process that stops removes the cgroups of the launchers it made ahead."""
+    """A pool process that stops removes the sandboxes (cgroups, mounts) it made ahead."""
     from runs.engine.local.sandbox import spares_release
 
     spares_release()

@@ -177,6 +177,8 @@ class JobRun(models.Model):
             models.UniqueConstraint(fields=["run", "name"], name="job_name_unique_in_run")
         ]
         indexes = [
+            # Every job's end asks whether its run still has jobs to run: a seek, not a scan.
+            models.Index(fields=["run", "phase"], name="job_run_phase_idx"),
             # Lost-job recovery looks for running jobs with an old heartbeat every few seconds.
             models.Index(
                 fields=["heartbeat"],

@@ -42,6 +42,7 @@ JOB_MOVES: dict[str, frozenset[str]] = {
 
 RUN_FINAL = frozenset({RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELED})
 JOB_FINAL = frozenset({JobPhase.SUCCEEDED, JobPhase.FAILED, JobPhase.SKIPPED, JobPhase.CANCELED})
+JOB_ACTIVE = frozenset(JobPhase.values) - JOB_FINAL
 
 
 class UnknownPhase(ValueError):
@@ -183,7 +184,7 @@ def run_finish_if_done(*, run_id: int, message: str | None = None) -> str | None
     final yet, or the run had already ended.
     """
     jobs = JobRun.objects.filter(run_id=run_id)
-    if jobs.exclude(phase__in=JOB_FINAL).exists():
+    if jobs.filter(phase__in=JOB_ACTIVE).exists():
         return None
     job_phases = set(jobs.order_by().values_list("phase", flat=True).distinct())
     cancel_requested = Run.objects.filter(pk=run_id, cancel_requested=True).exists()

@@ -193,7 +193,7 @@ def test_a_job_queued_twice_runs_once(
 ):
     attempts = []
 
-    def run_attempt(job_run, job, workspace, writer, secrets):
+    def run_attempt(job_run, job, workspace, writer, secrets, after):
         attempts.append(job_run.attempt)
         return executor.Outcome(ok=True, message="", exit_code=0)
 

@@ -1,4 +1,5 @@
-"""Host-mode jobs start in a launcher made before them (runs/engine/local/sandbox/launchers.py)."""
+"""Host-mode jobs start in a sandbox made before them (runs/engine/local/sandbox/ready.py),
+whose launcher (launchers.py) put it in its cgroups and network."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runs.engine.local.sandbox import Limits, Sandbox, give_to_job, launchers
+from runs.engine.local.sandbox import Limits, Sandbox, give_to_job, ready_sandboxes
+from runs.engine.local.sandbox.ready import ReadyKind
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,11 +29,14 @@ def workdir(tmp_path):
     return give_to_job(folder)
 
 
+def kind(network: bool) -> ReadyKind:
+    return ReadyKind(network=network, limits=Limits.for_job())
+
+
 @pytest.fixture(autouse=True)
 def no_spares_left():
     yield
-    for network in (True, False):
-        launchers.take(network).release()
+    ready_sandboxes.release_all()
 
 
 def _run(sandbox: Sandbox) -> tuple[int, str, int]:
@@ -46,8 +51,8 @@ def _run(sandbox: Sandbox) -> tuple[int, str, int]:
 
 @pytest.mark.parametrize("network", [True, False])
 def test_a_job_becomes_the_launcher_made_before_it_in_its_own_cgroups(workdir, network):
-    launchers.prepare(network)
-    spare = launchers._ready[network]
+    ready_sandboxes.prepare(kind(network))
+    spare = ready_sandboxes._ready[kind(network)]
     cgroups = list(spare.cgroups.folders.values())
     pid, output, peak = _run(
         Sandbox(
@@ -65,8 +70,8 @@ def test_a_job_becomes_the_launcher_made_before_it_in_its_own_cgroups(workdir, n
 
 
 def test_a_spare_that_died_is_replaced_by_a_new_launcher(workdir):
-    launchers.prepare(True)
-    dead = launchers._ready[True]
+    ready_sandboxes.prepare(kind(True))
+    dead = ready_sandboxes._ready[kind(True)]
     dead.process.kill()
     dead.process.wait()
 
@@ -76,26 +81,39 @@ def test_a_spare_that_died_is_replaced_by_a_new_launcher(workdir):
     assert "tap0:" in output
 
 
-def test_a_worker_that_dies_leaves_no_launcher_or_slirp4netns_behind():
+def test_a_worker_that_dies_leaves_no_process_behind_and_its_slots_are_swept(settings):
+    from runs.engine.local.sandbox import stale_slots_remove
+    from runs.engine.local.sandbox.ready import slots_root
+
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import django, json, time; django.setup()\n"
-            "from runs.engine.local.sandbox import launchers\n"
-            "launchers.prepare(True); launchers.prepare(False)\n"
-            "made = [launchers._ready[n] for n in (True, False)]\n"
+            "from runs.engine.local.sandbox import Limits, ready_sandboxes\n"
+            "from runs.engine.local.sandbox.ready import ReadyKind\n"
+            "kinds = [ReadyKind(n, Limits.for_job()) for n in (True, False)]\n"
+            "for kind in kinds: ready_sandboxes.prepare(kind)\n"
+            "made = [ready_sandboxes._ready[kind].launcher for kind in kinds]\n"
             "print(json.dumps([p for m in made for p in (m.process.pid,"
             " m.network.slirp.pid if m.network else None) if p]), flush=True)\n"
             "time.sleep(300)\n",
         ],
         cwd=REPO,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "gradient.settings"},
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "gradient.settings",
+            "GRADIENT_DATA_DIR": str(settings.DATA_DIR),
+        },
         stdout=subprocess.PIPE,
     )
     pids = json.loads(holder.stdout.readline())
-    assert len(pids) == 3, "two launchers and one slirp4netns"
+    assert len(pids) == 3, "two sandboxes and one slirp4netns"
     assert all(psutil.pid_exists(pid) for pid in pids)
+    pids += [child.pid for pid in pids[::2] for child in psutil.Process(pid).children(True)]
+    slots = list(slots_root().iterdir())
+    assert len(slots) == 2 and all(_mounts_under(slot) for slot in slots)
+    ours = ready_sandboxes.take(kind(False))
 
     holder.send_signal(signal.SIGKILL)
     holder.wait()
@@ -104,6 +122,18 @@ def test_a_worker_that_dies_leaves_no_launcher_or_slirp4netns_behind():
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in pids)
+
+    assert stale_slots_remove() == 2
+    assert not any(slot.exists() or _mounts_under(slot) for slot in slots)
+    assert ours.slot.folder.exists() and _mounts_under(ours.slot.folder), "a live one stays"
+    ours.release()
+    assert not ours.slot.folder.exists()
+
+
+def _mounts_under(folder: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    return [point for point in points if point == str(folder) or point.startswith(f"{folder}/")]
 
 
 def _alive(pid: int) -> bool:
@@ -126,9 +156,10 @@ def test_the_launcher_gives_the_job_its_rlimits_without_a_prlimit_program(workdi
 def test_a_stopping_worker_process_removes_its_spares_cgroups():
     from runs.engine.local.sandbox import spares_release
 
-    launchers.prepare(True)
-    launchers.prepare(False)
-    folders = [f for n in (True, False) for f in launchers._ready[n].cgroups.folders.values()]
+    ready_sandboxes.prepare(kind(True))
+    ready_sandboxes.prepare(kind(False))
+    spares = [ready_sandboxes._ready[kind(n)] for n in (True, False)]
+    folders = [f for spare in spares for f in spare.cgroups.folders.values()]
     assert all(folder.exists() for folder in folders)
 
     spares_release()
@@ -154,3 +185,91 @@ def test_a_starting_worker_removes_empty_job_cgroups_a_killed_one_left_but_not_b
         sleeper.kill()
         sleeper.wait()
         busy.remove()
+
+
+def test_a_sandbox_made_just_before_its_job_gets_every_folder_of_the_job(tmp_path):
+    """The job's mounts wait for bwrap to have built the sandbox: made while it
+    still bound the slot's folders, some never reached it (nested outputs, files)."""
+    for attempt in range(8):
+        folders = {name: tmp_path / f"{name}{attempt}" for name in ("work", "out", "data", "in")}
+        for folder in folders.values():
+            folder.mkdir()
+            folder.chmod(0o755)
+            give_to_job(folder)
+        (folders["in"] / "words").write_text("the cat")
+        value = tmp_path / f"value{attempt}"
+        value.write_text("3")
+        sandbox = Sandbox(
+            argv=["bash", "-c", "cat /inputs/top /inputs/corpus/words && echo ok > /outputs/d/f"],
+            env={},
+            workdir=folders["work"],
+            writable={"/outputs": folders["out"], "/outputs/d": folders["data"]},
+            read_only={"/inputs/top": value, "/inputs/corpus": folders["in"]},
+            network=attempt % 2 == 0,
+        )
+
+        _, output, _ = _run(sandbox)
+        ready_sandboxes.prepare_taken()
+
+        assert output == "3the cat", f"attempt {attempt}"
+        assert (folders["data"] / "f").read_text() == "ok\n"
+
+
+def test_a_job_in_a_ready_sandbox_sees_only_its_environment_its_name_and_its_folders(workdir):
+    sandbox = Sandbox(
+        argv=["bash", "-c", "hostname; env; touch /inputs/x/new || echo read-only"],
+        env={"GREETING": "hello world", "PATH": "/usr/bin:/bin"},
+        workdir=workdir,
+        read_only={"/inputs/x": workdir},
+        hostname="train",
+    )
+    ready_sandboxes.prepare(kind(True))
+
+    _, output, _ = _run(sandbox)
+
+    lines = output.splitlines()
+    assert lines[0] == "train"
+    assert "read-only" in lines
+    names = {line.split("=", 1)[0] for line in lines[1:] if "=" in line}
+    assert names == {"GREETING", "HOME", "LANG", "PATH", "PWD", "SHLVL", "_"}
+    assert "GREETING=hello world" in lines and "PATH=/usr/bin:/bin" in lines
+
+
+def test_a_running_job_keeps_its_folders_while_the_next_jobs_sandbox_and_network_are_made(
+    tmp_path,
+):
+    """slirp4netns's own sandbox unmounts a copy of the worker's mounts; made where the
+    slots' mounts were still shared, that unmount emptied a running job's /outputs."""
+    folders = {name: tmp_path / name for name in ("work", "out", "data")}
+    for folder in folders.values():
+        folder.mkdir()
+        give_to_job(folder)
+    running = Sandbox(
+        argv=["bash", "-c", "while sleep 0.02; do echo . >> /outputs/d/dots || exit 3; done"],
+        env={},
+        workdir=folders["work"],
+        writable={"/outputs": folders["out"], "/outputs/d": folders["data"]},
+        network=False,
+    ).start()
+    try:
+        ready_sandboxes.prepare(kind(True))
+        ready_sandboxes.prepare(kind(False))
+        time.sleep(0.3)
+        assert running.process.poll() is None, "the job still writes to /outputs/d"
+    finally:
+        running.process.kill()
+        running.process.wait()
+        running.close()
+    assert (folders["data"] / "dots").stat().st_size > 0
+
+
+def test_only_plain_paths_under_the_slots_folders_are_mounted_from_the_host():
+    from runs.engine.local.sandbox.commands import JobMount
+    from runs.engine.local.sandbox.ready import slot_serves
+
+    def serves(target: str) -> bool:
+        return slot_serves([JobMount(target, Path("/srv"), read_only=True)])
+
+    assert serves("/inputs/data") and serves("/workspace") and serves("/gradient/script.sh")
+    assert not serves("/inputs/../../etc"), "a .. would lead out of the slot on the host"
+    assert not serves("/srv/repository") and not serves("/inputsx")

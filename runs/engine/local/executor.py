@@ -48,7 +48,7 @@ from runs.engine.local.sandbox import (
     container_networks,
     format_bytes,
     job_user,
-    launchers,
+    ready_sandboxes,
 )
 from runs.engine.local.scheduler import job_settled
 from runs.engine.local.workspace import (
@@ -253,7 +253,15 @@ def _intro(job: Job, runtime: Runtime) -> str:
     return f"{job.uses} ran on the local engine"
 
 
-def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWriter, secrets):
+def _run_attempt(
+    job_run: JobRun,
+    job: Job,
+    workspace: Workspace,
+    writer: LogWriter,
+    secrets: dict[str, str],
+    after: contextlib.ExitStack,
+) -> Outcome:
+    """Run the attempt; what it leaves to undo once the job has settled goes on `after`."""
     plan = action_plan(job, workspace, secrets, job_run)
     env = {name: _env_value(value, secrets) for name, value in job.env.items()}
     sandbox = Sandbox(
@@ -278,28 +286,27 @@ def _run_attempt(job_run: JobRun, job: Job, workspace: Workspace, writer: LogWri
             )
         watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], sandbox.limits.writable)
         running = sandbox.start()
+        # Once its folders are its own again, the rest can wait until the job has settled.
+        after.callback(running.close)
         grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
         try:
             outcome = _supervise(
                 running.process, writer, watch, lambda: _stop_process_tree(running.process, grace)
             )
-            if not outcome.ok and not outcome.canceled and running.out_of_memory():
-                limit = format_bytes(sandbox.limits.memory)
-                outcome.message = f"ran out of memory (limit {limit})"
         finally:
-            running.close()
+            running.unmount()
+        if not outcome.ok and not outcome.canceled and running.out_of_memory():
+            limit = format_bytes(sandbox.limits.memory)
+            outcome.message = f"ran out of memory (limit {limit})"
     if outcome.ok and plan.after is not None:
         plan.after(writer.line)
     return outcome
 
 
-def _spares_prepare(job: Job, *, network: bool) -> None:
-    """After a job: make what this process's next job of its kind starts in (sandbox/spares.py)."""
-    runtime = runtime_choice()
-    if not _in_container(job, runtime):
-        launchers.prepare(network)
-    elif network and not runtime.docker:
-        container_networks.prepare(True)
+def _spares_prepare() -> None:
+    """After a job: make what this process's next job of the same kind starts in (spares.py)."""
+    ready_sandboxes.prepare_taken()
+    container_networks.prepare_taken()
 
 
 def _in_container(job: Job, runtime: Runtime) -> bool:
@@ -592,6 +599,7 @@ def job_execute(job_id: int) -> None:
     job = spec_model(run).job(job_run.name)
     writer = LogWriter(job_run)
     workspace: Workspace | None = None
+    after = contextlib.ExitStack()
     try:
         secrets = (
             secret_values(project=run.workflow.project, cluster=run.cluster, names=job.secret_names)
@@ -608,7 +616,7 @@ def job_execute(job_id: int) -> None:
         producers = {i.source.job for i in job.inputs.values() if i.source.kind == "job"}
         upstream = {j.name: j for j in run.jobs.filter(name__in=producers)} if producers else {}
         workspace = workspace_prepare(run=run, job_run=job_run, job=job, upstream=upstream)
-        outcome = _run_attempt(job_run, job, workspace, writer, secrets)
+        outcome = _run_attempt(job_run, job, workspace, writer, secrets, after)
         if outcome.ok:
             outcome.outputs = outputs_masked(_collect_outputs(job_run, job, workspace), writer.mask)
     except (
@@ -631,11 +639,12 @@ def job_execute(job_id: int) -> None:
     try:
         _settle(job_run, job, outcome, writer)
     finally:
-        # After the dependents are queued: removing folders and making the next
-        # job's network are off the critical path.
+        # After the dependents are queued: taking the sandbox down, removing
+        # folders and making the next job's sandbox are off the critical path.
+        after.close()
         if workspace is not None:
             workspace.discard()
-        _spares_prepare(job, network=run.cluster.allow_network)
+        _spares_prepare()
 
 
 def job_recover_if_lost(job_run: JobRun) -> bool:

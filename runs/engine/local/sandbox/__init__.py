@@ -37,15 +37,20 @@ Beyond the file system (issue 11, item 5):
   (LOCAL_ENGINE_WRITABLE_MAX) and /tmp and /dev/shm as tmpfs of
   LOCAL_ENGINE_TMP_SIZE; the total in /workspace and /outputs is checked when
   the outputs are collected (workspace.py).
-- **Its start.** A root worker makes each job's first process ahead of the
-  job, already in the job's cgroups and network (launchers.py): moving a
-  process into a cgroup and making a user-mode network cost 60 ms of a
-  dependency hop when done as the job started. A worker that is not root
-  starts bwrap, which holds the job (`--block-fd`) until slirp4netns, joining
-  the job's user namespace, reports its network up.
+- **Its start.** A root worker builds each job's sandbox ahead of the
+  job (ready.py): a launcher already in the job's cgroups and network
+  (launchers.py) becomes bwrap at once, and the sandbox waits as the job
+  user for the job's folders, which the worker mounts into a small shared
+  tmpfs the sandbox sees, and for its command. Moving a process into a
+  cgroup, making a user-mode network and building the sandbox cost most of
+  a dependency hop when done as the job started. A worker that is not root
+  starts bwrap, which holds the job (`--block-fd`) until slirp4netns,
+  joining the job's user namespace, reports its network up.
 
 The parts: base.py (programs, the job's uid, Limits), cgroups.py,
-network.py, launchers.py, spares.py, and bwrap.py (the command and its start).
+network.py, launchers.py, spares.py, commands.py (bwrap's arguments),
+mounts.py (the mount system calls), ready.py, and bwrap.py (the command for
+one known job, and starting a job).
 """
 
 from runs.engine.local.sandbox.base import (
@@ -59,13 +64,13 @@ from runs.engine.local.sandbox.base import (
 )
 from runs.engine.local.sandbox.bwrap import RunningSandbox, Sandbox
 from runs.engine.local.sandbox.cgroups import stale_job_cgroups_remove
-from runs.engine.local.sandbox.launchers import launchers
 from runs.engine.local.sandbox.network import ContainerNetwork, container_networks
+from runs.engine.local.sandbox.ready import ready_sandboxes, stale_slots_remove
 
 
 def spares_release() -> None:
-    """A worker process that stops lets its spare launchers and networks go."""
-    launchers.release_all()
+    """A worker process that stops lets its spare sandboxes and networks go."""
+    ready_sandboxes.release_all()
     container_networks.release_all()
 
 
@@ -81,7 +86,8 @@ __all__ = [
     "format_bytes",
     "give_to_job",
     "job_user",
-    "launchers",
+    "ready_sandboxes",
     "spares_release",
     "stale_job_cgroups_remove",
+    "stale_slots_remove",
 ]

@@ -1,9 +1,15 @@
-"""The job's bubblewrap command, and starting it: in a launcher (root worker) or rootless."""
+"""The job's bubblewrap sandbox, and starting it.
+
+A root worker starts a job in a sandbox made before it (ready.py) when every
+folder the job sees lies under /workspace, /inputs, /outputs or /gradient,
+as every job's but a local git checkout's do; otherwise in a launcher made
+for it that becomes the job's whole bwrap command. A worker that is not root
+starts bwrap itself, rootless.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import resource
 import subprocess
@@ -14,21 +20,28 @@ from runs.engine.local.sandbox.base import (
     DEFAULT_PATH,
     WORKING_DIRECTORY,
     Limits,
-    bwrap_path,
     job_user,
     program,
 )
 from runs.engine.local.sandbox.cgroups import JobCgroups
-from runs.engine.local.sandbox.launchers import Launcher, launchers
+from runs.engine.local.sandbox.commands import (
+    SYSTEM_FOLDERS,
+    JobMount,
+    child_pid,
+    isolation_args,
+    job_rlimits,
+    system_args,
+    user_drop_args,
+)
+from runs.engine.local.sandbox.launchers import Launcher
 from runs.engine.local.sandbox.network import UserModeNetwork, rootless_network
+from runs.engine.local.sandbox.ready import ReadyKind, ReadySandbox, ready_sandboxes, slot_serves
 
-SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
 PRLIMIT_NAMES = {
     resource.RLIMIT_FSIZE: "fsize",
     resource.RLIMIT_AS: "as",
     resource.RLIMIT_NPROC: "nproc",
 }
-MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 
 
 @dataclass
@@ -36,7 +49,7 @@ class RunningSandbox:
     """A started job, and what serves it: its launcher, or a rootless job's slirp4netns."""
 
     process: subprocess.Popen
-    launcher: Launcher | None = None
+    launcher: Launcher | ReadySandbox | None = None
     network: UserModeNetwork | None = None
 
     @property
@@ -46,6 +59,15 @@ class RunningSandbox:
     def out_of_memory(self) -> bool:
         """Whether the kernel killed a process of the job for passing its memory limit."""
         return self.cgroups is not None and self.cgroups.out_of_memory()
+
+    def unmount(self) -> None:
+        """After the job's process ended: detach its folders from the worker's slot (ready.py).
+
+        Before anything reads, moves or removes them: while mounted there, a
+        nested output's folder is a mount point the host's rmtree would enter.
+        """
+        if isinstance(self.launcher, ReadySandbox):
+            self.launcher.slot.detach()
 
     def close(self) -> None:
         """After the job's process ended: remove its cgroups, stop its network."""
@@ -79,67 +101,38 @@ class Sandbox:
     ) -> list[str]:
         """bwrap's argv; `launched` when a launcher runs it (which sets its rlimits itself)."""
         uid = job_user()
-        args = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-ipc"]
-        args += ["--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
-        if not in_own_network:
-            args.append("--unshare-net")
-        if uid is None:
-            # Root of its own user namespace, the worker's uid outside; slirp4netns
-            # needs uid 0 mapped there to join the namespace.
-            args += ["--unshare-user", "--uid", "0", "--gid", "0", "--cap-drop", "ALL"]
-        else:
-            # Only what setpriv needs to drop to the job user; gone once it has.
-            args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        args = isolation_args(in_own_network=in_own_network)
         if info_fd is not None:
             args += ["--info-fd", str(info_fd), "--block-fd", str(block_fd)]
-        args += ["--hostname", self.hostname]
-        for folder in SYSTEM_FOLDERS:
-            if os.path.isdir(folder):
-                args += ["--ro-bind", folder, folder]
-        for name in MERGED_USR_LINKS:
-            host = Path("/", name)
-            if host.is_symlink():
-                args += ["--symlink", os.readlink(host), f"/{name}"]
-            elif host.is_dir():
-                args += ["--ro-bind", str(host), f"/{name}"]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        for scratch in ("/tmp", "/dev/shm"):
-            args += ["--perms", "1777", "--size", str(self.limits.tmp), "--tmpfs", scratch]
+        args += ["--hostname", self.hostname, *system_args(self.limits)]
         args += self._parent_folders()
-        args += ["--bind", str(self.workdir), WORKING_DIRECTORY]
-        # Writable mounts first (/outputs), then what is mounted inside them.
-        for target in sorted(self.writable, key=len):
-            args += ["--bind", str(self.writable[target]), target]
-        for target in sorted(self.read_only, key=len):
-            args += ["--ro-bind", str(self.read_only[target]), target]
+        for mount in self.mounts():
+            args += ["--ro-bind" if mount.read_only else "--bind", str(mount.source), mount.target]
         args += ["--remount-ro", "/", "--chdir", WORKING_DIRECTORY, "--clearenv"]
-        env = {"PATH": DEFAULT_PATH, "HOME": WORKING_DIRECTORY, "LANG": "C.UTF-8", **self.env}
-        for name, value in env.items():
+        for name, value in self.environment().items():
             args += ["--setenv", name, value]
         limits = []
         if not launched:
             limits = [program("prlimit", "util-linux")]
             limits += [f"--{PRLIMIT_NAMES[kind]}={value}" for kind, value in self.rlimits(cgroups)]
             limits.append("--")
-        drop = []
-        if uid is not None:
-            drop = [program("setpriv", "util-linux"), f"--reuid={uid}", f"--regid={uid}"]
-            drop += ["--clear-groups", "--inh-caps=-all", "--no-new-privs", "--"]
+        drop = user_drop_args(uid) if uid is not None else []
         return [*args, "--", *limits, *drop, *self.argv]
 
-    def rlimits(self, cgroups: JobCgroups | None) -> list[tuple[int, int]]:
-        """The rlimits every process of the job gets: (resource, value).
+    def mounts(self) -> list[JobMount]:
+        """The job's folders in the order they are mounted: the working directory, the
+        writable ones (/outputs), then the read-only ones, each after what it is inside."""
+        mounts = [JobMount(WORKING_DIRECTORY, self.workdir, read_only=False)]
+        mounts += [JobMount(t, self.writable[t], False) for t in sorted(self.writable, key=len)]
+        mounts += [JobMount(t, self.read_only[t], True) for t in sorted(self.read_only, key=len)]
+        return mounts
 
-        A job's cgroups bound its memory and processes all together; without
-        them, each process's address space and the job user's processes.
-        """
-        bounded = cgroups.folders if cgroups is not None else {}
-        limits = [(resource.RLIMIT_FSIZE, self.limits.writable)]
-        if "memory" not in bounded and self.limits.memory:
-            limits.append((resource.RLIMIT_AS, self.limits.memory))
-        if "pids" not in bounded and self.limits.pids:
-            limits.append((resource.RLIMIT_NPROC, self.limits.pids))
-        return limits
+    def environment(self) -> dict[str, str]:
+        """What the job's processes see in their environment: this, and nothing else."""
+        return {"PATH": DEFAULT_PATH, "HOME": WORKING_DIRECTORY, "LANG": "C.UTF-8", **self.env}
+
+    def rlimits(self, cgroups: JobCgroups | None) -> list[tuple[int, int]]:
+        return job_rlimits(self.limits, cgroups)
 
     def _parent_folders(self) -> list[str]:
         """Make the folders above each mount readable by the job (bwrap would make them 0700)."""
@@ -155,7 +148,16 @@ class Sandbox:
         """Start the job in its cgroups and network; its output is `process.stdout`."""
         if job_user() is None:
             return self._start_rootless()
-        launcher = launchers.take(self.network)
+        mounts = self.mounts()
+        if slot_serves(mounts):
+            ready = ready_sandboxes.take(ReadyKind(network=self.network, limits=self.limits))
+            try:
+                process = ready.start(mounts, self.environment(), self.argv, self.hostname)
+            except BaseException:
+                ready.release()
+                raise
+            return RunningSandbox(process=process, launcher=ready)
+        launcher = Launcher.make(self.network)
         try:
             command = self.command(
                 cgroups=launcher.cgroups, in_own_network=self.network, launched=True
@@ -190,7 +192,7 @@ class Sandbox:
             os.close(block_read)
         running = RunningSandbox(process=process)
         try:
-            child = _child_pid(info_read)
+            child = child_pid(info_read)
             if child is not None:
                 running.network = rootless_network(child, process)
         except BaseException:
@@ -207,17 +209,3 @@ class Sandbox:
                 pass
             os.close(block_write)
         return running
-
-
-def _child_pid(info_fd: int) -> int | None:
-    """The sandbox's pid from bwrap's --info-fd JSON, or None when bwrap failed first."""
-    raw = b""
-    while True:
-        chunk = os.read(info_fd, 4096)
-        if not chunk:
-            return None
-        raw += chunk
-        try:
-            return int(json.loads(raw)["child-pid"])
-        except ValueError:
-            continue

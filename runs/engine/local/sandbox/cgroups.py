@@ -67,6 +67,11 @@ class JobCgroups:
             file, value = CGROUP_LIMITS[controller]
             (folder / file).write_text(str(value(limits)))
 
+    def cpu_weight(self, shares: int) -> None:
+        """The group's share of CPU time against its siblings (cgroup v1 cpu.shares)."""
+        if "cpu" in self.folders:
+            (self.folders["cpu"] / "cpu.shares").write_text(str(shares))
+
     def add(self, pid: int) -> None:
         for folder in self.folders.values():
             (folder / "cgroup.procs").write_text(str(pid))

@@ -13,9 +13,10 @@ dependency hop took, against ~8 ms before). Now a launcher is made ahead:
 - for a job with network on, started by `unshare --net` in a namespace of its
   own that slirp4netns configures while the worker does other things; the
   job's bwrap then runs without `--unshare-net`, in that network;
-- after each job, the worker makes the next launcher of the same kind
-  (spares.py), so its next job finds one ready. A launcher, its cgroups and
-  its network serve one job only.
+- the launcher of a sandbox made ahead (ready.py) becomes that sandbox's
+  bwrap at once; that of any other job becomes the job's whole bwrap command
+  when the job starts. A launcher, its cgroups and its network serve one job
+  only.
 
 No process outlives the worker: a waiting launcher reads a pipe only the
 worker writes and exits when it closes, slirp4netns exits when its exit fd
@@ -35,7 +36,6 @@ from dataclasses import dataclass
 from runs.engine.local.sandbox.base import Limits, program
 from runs.engine.local.sandbox.cgroups import JobCgroups
 from runs.engine.local.sandbox.network import UserModeNetwork
-from runs.engine.local.sandbox.spares import Spares
 
 # Reads the job's command (NUL-separated) and becomes it; with nothing to read
 # (the worker died before giving it one) it just ends.
@@ -51,13 +51,15 @@ class Launcher:
     network: UserModeNetwork | None = None
 
     @classmethod
-    def make(cls, network: bool) -> Launcher:
+    def make(cls, network: bool, pass_fds: tuple[int, ...] = ()) -> Launcher:
+        """A launcher; `pass_fds` stay open in it and in what it becomes."""
         argv = [program("bash", "bash"), "-c", LAUNCHER_SCRIPT]
         if network:
             argv = [program("unshare", "util-linux"), "--net", "--", *argv]
         process = subprocess.Popen(
             argv,
             env={},
+            pass_fds=pass_fds,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -79,18 +81,24 @@ class Launcher:
         return self.process.poll() is None and (self.network is None or self.network.alive())
 
     def launch(
-        self, command: list[str], limits: Limits, rlimits: list[tuple[int, int]]
+        self,
+        command: list[str],
+        limits: Limits,
+        rlimits: list[tuple[int, int]],
+        network_first: bool = True,
     ) -> subprocess.Popen:
         """Bound the cgroups and rlimits, wait for the network, and become `command`.
 
         The rlimits are set on the waiting launcher (prlimit(2)), so everything
         it becomes and starts inherits them without a prlimit program in between.
+        Without `network_first`, `command` starts before the network is up,
+        and must wait for it itself (ready.py).
         """
         if self.cgroups is not None:
             self.cgroups.limit(limits)
         for kind, value in rlimits:
             resource.prlimit(self.process.pid, kind, (value, value))
-        if self.network is not None:
+        if self.network is not None and network_first:
             self.network.wait_ready()
         self.process.stdin.write(b"".join(arg.encode() + b"\0" for arg in command))
         self.process.stdin.close()
@@ -107,7 +115,3 @@ class Launcher:
                 self.process.kill()
                 self.process.wait()
             self.cgroups.remove()
-
-
-# The launchers the next jobs of this worker process start in, by network on or off.
-launchers = Spares(Launcher.make)

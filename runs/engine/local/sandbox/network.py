@@ -93,7 +93,13 @@ class UserModeNetwork:
             if holder.poll() is not None or time.monotonic() > deadline:
                 raise SandboxUnavailable("unshare could not make the job's network namespace")
             time.sleep(0.0005)
-        return cls(*slirp_start([*slirp_command(), "--netns-type=path"], namespace))
+        # slirp4netns's own sandbox unmounts the old root of a mount namespace it
+        # makes, only the root of which it makes private: on its own, that unmount
+        # would reach the worker's shared sandbox slots (ready.py) and empty the
+        # running jobs' folders. It starts where every mount is private already.
+        private = [program("unshare", "util-linux"), "--mount", "--propagation", "private", "--"]
+        command = [*private, *slirp_command(), "--netns-type=path"]
+        return cls(*slirp_start(command, namespace))
 
     def alive(self) -> bool:
         return self.slirp.poll() is None

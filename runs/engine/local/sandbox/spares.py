@@ -35,9 +35,11 @@ class Spares(Generic[Kind, Thing]):
     def __init__(self, make: Callable[[Kind], Thing]) -> None:
         self._make = make
         self._ready: dict[Kind, Thing] = {}
+        self._wanted: set[Kind] = set()
 
     def take(self, kind: Kind) -> Thing:
         """The spare of this kind if it is still whole, else a new one."""
+        self._wanted.add(kind)
         spare = self._ready.pop(kind, None)
         if spare is not None and not spare.alive():
             spare.release()
@@ -48,6 +50,11 @@ class Spares(Generic[Kind, Thing]):
         """Let every spare go (its worker process is stopping)."""
         while self._ready:
             self._ready.popitem()[1].release()
+
+    def prepare_taken(self) -> None:
+        """Make a spare of each kind taken since the last call (the next job's, most likely)."""
+        while self._wanted:
+            self.prepare(self._wanted.pop())
 
     def prepare(self, kind: Kind) -> None:
         """Make the next job's spare of this kind (a root worker only; see launchers.py)."""
