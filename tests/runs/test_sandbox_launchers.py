@@ -167,24 +167,41 @@ def test_a_stopping_worker_process_removes_its_spares_cgroups():
     assert not any(folder.exists() for folder in folders)
 
 
-def test_a_starting_worker_removes_empty_job_cgroups_a_killed_one_left_but_not_busy_ones():
+def test_a_starting_worker_removes_the_job_cgroups_of_a_killed_one_and_what_is_left_in_them():
     from runs.engine.local.sandbox import stale_job_cgroups_remove
     from runs.engine.local.sandbox.cgroups import JobCgroups
 
-    left, busy = JobCgroups.make(), JobCgroups.make()
-    sleeper = subprocess.Popen(["sleep", "30"])
-    busy.add(sleeper.pid)
+    maker = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, json; django.setup()\n"
+            "from runs.engine.local.sandbox.cgroups import JobCgroups\n"
+            "made = [JobCgroups.make() for _ in range(2)]\n"
+            "print(json.dumps([{c: str(f) for c, f in m.folders.items()} for m in made]))\n",
+        ],
+        cwd=REPO,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "gradient.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    empty, stuck = (
+        JobCgroups({c: Path(f) for c, f in made.items()}) for made in json.loads(maker.stdout)
+    )
+    ours = JobCgroups.make()
+    # What a sandbox whose worker was killed while bwrap built it leaves: a process waiting.
+    left_behind = subprocess.Popen(["sleep", "300"])
+    stuck.add(left_behind.pid)
     try:
-        stale_job_cgroups_remove(older_than=3600)
-        assert all(folder.exists() for folder in left.folders.values()), "new ones are left"
-        stale_job_cgroups_remove(older_than=0)
+        stale_job_cgroups_remove()
 
-        assert not any(folder.exists() for folder in left.folders.values())
-        assert all(folder.exists() for folder in busy.folders.values())
+        assert left_behind.wait(10) == -signal.SIGKILL
+        assert not any(f.exists() for f in [*empty.folders.values(), *stuck.folders.values()])
+        assert all(folder.exists() for folder in ours.folders.values()), "its maker is alive"
     finally:
-        sleeper.kill()
-        sleeper.wait()
-        busy.remove()
+        left_behind.kill()
+        ours.remove()
 
 
 def test_a_sandbox_made_just_before_its_job_gets_every_folder_of_the_job(tmp_path):
@@ -273,3 +290,19 @@ def test_only_plain_paths_under_the_slots_folders_are_mounted_from_the_host():
     assert serves("/inputs/data") and serves("/workspace") and serves("/gradient/script.sh")
     assert not serves("/inputs/../../etc"), "a .. would lead out of the slot on the host"
     assert not serves("/srv/repository") and not serves("/inputsx")
+
+
+@pytest.mark.parametrize("network", [True, False])
+def test_a_sandbox_let_go_while_bwrap_still_builds_it_leaves_no_process_behind(network):
+    """Killed while building the sandbox, bwrap left the sandbox's first process waiting
+    forever in the job's cgroups (a stopping worker lets its new spares go at once)."""
+    for delay in range(12):
+        ready_sandboxes.prepare(kind(network))
+        spare = ready_sandboxes._ready.pop(kind(network))
+        folders = list(spare.cgroups.folders.values())
+        # At some point of bwrap's building of the sandbox.
+        time.sleep(delay / 1000)
+
+        spare.release()
+
+        assert not any(folder.exists() for folder in folders), "no process is left in them"

@@ -47,6 +47,17 @@ def job_user() -> int | None:
     return settings.LOCAL_ENGINE_JOB_UID
 
 
+def process_exists(pid: int) -> bool:
+    """Whether a process `pid` is alive (or a zombie not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def give_to_job(path: Path) -> Path:
     """Make a folder the job writes (its working directory, outputs) the job user's."""
     uid = job_user()

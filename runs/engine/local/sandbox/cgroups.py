@@ -13,21 +13,22 @@ everything it starts is born there.
 A worker removes each job's groups when the job ends and its spare
 launcher's when it stops; a pool process that was killed cannot, so each
 pool process that starts (the one replacing it, or a new worker's) removes
-the empty job groups it finds beside its own (`stale_job_cgroups_remove`):
-a group with a process in it cannot be removed, and one made in the last
-minute is left to the process making it.
+the job groups it finds beside its own whose maker, named in the group's
+name, is gone (`stale_job_cgroups_remove`), killing what is still in them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, Limits
+from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, Limits, process_exists
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class JobCgroups:
     def make(cls) -> JobCgroups | None:
         if os.geteuid() != 0:
             return None
-        name = f"{JOB_CGROUP_PREFIX}{uuid.uuid4().hex[:12]}"
+        # Named after the worker process that makes it, for `stale_job_cgroups_remove`.
+        name = f"{JOB_CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         folders = {}
         try:
             for controller, own in _own_cgroups_v1().items():
@@ -118,16 +120,34 @@ JOB_CGROUP_PREFIX = "gradient-job-"
 
 
 def stale_job_cgroups_remove(older_than: float = 60) -> int:
-    """Remove empty job groups made over `older_than` seconds ago beside this process's own."""
+    """Remove the job groups beside this process's own that their worker process left.
+
+    A group whose worker process is gone is emptied first: a sandbox whose
+    worker was killed while bwrap was still building it waits forever there
+    (ready.py). One of an older name, without its maker, is removed only
+    when empty and made over `older_than` seconds ago.
+    """
     removed = 0
     now = time.time()
     for controller, own in _own_cgroups_v1().items():
         for folder in (CGROUP_ROOT / controller / own.lstrip("/")).glob(f"{JOB_CGROUP_PREFIX}*"):
+            # "<maker's pid>-<random>", or "<random>" before makers were named.
+            maker, dash, _ = folder.name.removeprefix(JOB_CGROUP_PREFIX).rpartition("-")
             try:
-                if now - folder.stat().st_mtime < older_than:
-                    continue
-                folder.rmdir()
-                removed += 1
+                if dash and maker.isdigit():
+                    if process_exists(int(maker)):
+                        continue
+                    _processes_kill(folder)
+                    JobCgroups({controller: folder}).remove()
+                elif now - folder.stat().st_mtime >= older_than:
+                    folder.rmdir()
+                removed += not folder.exists()
             except OSError:
                 continue
     return removed
+
+
+def _processes_kill(folder: Path) -> None:
+    for pid in (folder / "cgroup.procs").read_text().split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)

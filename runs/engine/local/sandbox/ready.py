@@ -52,7 +52,7 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 
 from runs.engine.local.sandbox import mounts
-from runs.engine.local.sandbox.base import WORKING_DIRECTORY, Limits, job_user
+from runs.engine.local.sandbox.base import WORKING_DIRECTORY, Limits, job_user, process_exists
 from runs.engine.local.sandbox.cgroups import JobCgroups
 from runs.engine.local.sandbox.commands import (
     JobMount,
@@ -71,6 +71,8 @@ SLOT_FOLDERS = ("/workspace", "/inputs", "/outputs", "/gradient")
 # cpu.shares while a sandbox is built ahead, and once its job starts (the kernel's default).
 SPARE_CPU_SHARES = 2
 JOB_CPU_SHARES = 1024
+# How long an unused sandbox may take to end once let go, before it is killed.
+RELEASE_SECONDS = 10
 
 
 def _waiting_script(ready_fd: int, job_fd: int) -> str:
@@ -271,8 +273,20 @@ class ReadySandbox:
         self.info_fd = self.ready_fd = self.job_fd = -1
 
     def release(self) -> None:
-        """After the job (or instead of it): its launcher, then the slot's mounts."""
+        """After the job (or instead of it): its launcher, then the slot's mounts.
+
+        An unused sandbox is let go by closing its job pipe once bwrap has
+        said it started one: its bash reads nothing and ends, and bwrap with
+        it. Killed instead while still building the sandbox, or killed by
+        SIGPIPE writing to a closed info pipe, bwrap would leave the
+        sandbox's first process waiting forever for a word from it, in the
+        job's cgroups.
+        """
+        if self.info_fd >= 0:
+            child_pid(self.info_fd)
         self._close_fds()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(RELEASE_SECONDS)
         self.launcher.release()
         self.slot.remove()
 
@@ -289,18 +303,8 @@ def stale_slots_remove() -> int:
         return 0
     for folder in root.iterdir():
         owner = folder.name.split("-", 1)[0]
-        if owner.isdigit() and _process_exists(int(owner)):
+        if owner.isdigit() and process_exists(int(owner)):
             continue
         Slot(folder).remove()
         removed += not folder.exists()
     return removed
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
