@@ -296,8 +296,9 @@ def test_run_button_runs_the_spec_and_the_graph_and_log_update_live(page, server
 
 def test_the_page_catches_up_after_its_websocket_drops(page, server, world):
     workflow = world.workflow("pipeline", CHAIN)
-    run = world.run(workflow)
+    # Logged in first: on a busy machine, logging in took longer than "slow" runs.
     log_in(page, server, "ada", PASSWORD)
+    run = world.run(workflow)
     page.goto(f"{server}/workflows/{workflow.pk}/runs/{run.number}/")
     expect(page.locator("#live-state")).to_have_text("live")
     wait_for_job_phase(run, "slow", "RUNNING")
