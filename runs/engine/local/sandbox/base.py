@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 
 from workflows.clusters import InstanceType, parse_cpu, parse_memory
@@ -47,15 +48,13 @@ def job_user() -> int | None:
     return settings.LOCAL_ENGINE_JOB_UID
 
 
-def process_exists(pid: int) -> bool:
-    """Whether a process `pid` is alive (or a zombie not yet reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def maker_gone(name: str) -> bool | None:
+    """Of something a worker process named `<its pid>-…` (a job cgroup, a sandbox slot):
+    whether that process is gone; None for a name that does not say who made it."""
+    maker, dash, _ = name.partition("-")
+    if not dash or not maker.isdigit():
+        return None
+    return not psutil.pid_exists(int(maker))
 
 
 def give_to_job(path: Path) -> Path:

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, Limits, process_exists
+from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, Limits, maker_gone
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +132,11 @@ def stale_job_cgroups_remove(older_than: float = 60) -> int:
     for controller, own in _own_cgroups_v1().items():
         for folder in (CGROUP_ROOT / controller / own.lstrip("/")).glob(f"{JOB_CGROUP_PREFIX}*"):
             # "<maker's pid>-<random>", or "<random>" before makers were named.
-            maker, dash, _ = folder.name.removeprefix(JOB_CGROUP_PREFIX).rpartition("-")
+            gone = maker_gone(folder.name.removeprefix(JOB_CGROUP_PREFIX))
             try:
-                if dash and maker.isdigit():
-                    if process_exists(int(maker)):
-                        continue
+                if gone is False:
+                    continue
+                if gone:
                     _processes_kill(folder)
                     JobCgroups({controller: folder}).remove()
                 elif now - folder.stat().st_mtime >= older_than:

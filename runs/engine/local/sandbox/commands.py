@@ -87,6 +87,11 @@ def job_rlimits(limits: Limits, cgroups: JobCgroups | None) -> list[tuple[int, i
     return rlimits
 
 
+def nul_separated(words: list[str]) -> bytes:
+    """Words as a waiting bash reads them with `mapfile -d ""`."""
+    return b"".join(word.encode() + b"\0" for word in words)
+
+
 def child_pid(info_fd: int) -> int | None:
     """The sandbox's pid from bwrap's --info-fd JSON, or None when bwrap failed first."""
     raw = b""

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from runs.engine.local.sandbox.base import Limits, program
 from runs.engine.local.sandbox.cgroups import JobCgroups
+from runs.engine.local.sandbox.commands import nul_separated
 from runs.engine.local.sandbox.network import UserModeNetwork
 
 # Reads the job's command (NUL-separated) and becomes it; with nothing to read
@@ -100,7 +101,7 @@ class Launcher:
             resource.prlimit(self.process.pid, kind, (value, value))
         if self.network is not None and network_first:
             self.network.wait_ready()
-        self.process.stdin.write(b"".join(arg.encode() + b"\0" for arg in command))
+        self.process.stdin.write(nul_separated(command))
         self.process.stdin.close()
         return self.process
 

@@ -52,13 +52,14 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 
 from runs.engine.local.sandbox import mounts
-from runs.engine.local.sandbox.base import WORKING_DIRECTORY, Limits, job_user, process_exists
+from runs.engine.local.sandbox.base import WORKING_DIRECTORY, Limits, job_user, maker_gone
 from runs.engine.local.sandbox.cgroups import JobCgroups
 from runs.engine.local.sandbox.commands import (
     JobMount,
     child_pid,
     isolation_args,
     job_rlimits,
+    nul_separated,
     system_args,
     user_drop_args,
 )
@@ -262,7 +263,7 @@ class ReadySandbox:
                 self.launcher.network.wait_ready()
         message = [str(len(env)), *(f"{name}={value}" for name, value in env.items()), *argv]
         with contextlib.suppress(BrokenPipeError):
-            os.write(self.job_fd, b"".join(part.encode() + b"\0" for part in message))
+            os.write(self.job_fd, nul_separated(message))
         self._close_fds()
         return self.process
 
@@ -302,8 +303,7 @@ def stale_slots_remove() -> int:
     if not root.is_dir():
         return 0
     for folder in root.iterdir():
-        owner = folder.name.split("-", 1)[0]
-        if owner.isdigit() and process_exists(int(owner)):
+        if maker_gone(folder.name) is False:
             continue
         Slot(folder).remove()
         removed += not folder.exists()

@@ -1,6 +1,6 @@
 """What this worker process's next job starts in, made after its last job.
 
-A launcher (launchers.py) or a container's network (network.py) costs tens
+A ready sandbox (ready.py) or a container's network (network.py) costs tens
 of milliseconds to make, most of it waiting on the kernel or slirp4netns.
 Made after a job has settled, that time is spent while the worker would be
 idle anyway, and the next job takes a ready one. One of each kind is kept;
@@ -57,7 +57,7 @@ class Spares(Generic[Kind, Thing]):
             self.prepare(self._wanted.pop())
 
     def prepare(self, kind: Kind) -> None:
-        """Make the next job's spare of this kind (a root worker only; see launchers.py)."""
+        """Make the next job's spare of this kind (a root worker only; see ready.py)."""
         if kind in self._ready or job_user() is None:
             return
         try:
