@@ -306,3 +306,32 @@ def test_a_sandbox_let_go_while_bwrap_still_builds_it_leaves_no_process_behind(n
         spare.release()
 
         assert not any(folder.exists() for folder in folders), "no process is left in them"
+
+
+def test_a_sandbox_that_fails_while_it_is_made_is_let_go_without_waiting_for_bwrap(
+    monkeypatch,
+):
+    """Its launcher never got bwrap's command, so bwrap never reports: waiting for it hung."""
+    import threading
+
+    from runs.engine.local.sandbox.cgroups import JobCgroups
+
+    def refuse(self, shares):
+        raise OSError("cpu.shares cannot be written")
+
+    monkeypatch.setattr(JobCgroups, "cpu_weight", refuse)
+    failures: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            ready_sandboxes.prepare(kind(False))
+            ready_sandboxes.take(kind(False))
+        except OSError as error:
+            failures.append(error)
+
+    attempt = threading.Thread(target=make, daemon=True)
+    attempt.start()
+    attempt.join(60)
+
+    assert not attempt.is_alive(), "letting the half-made sandbox go hung"
+    assert [str(error) for error in failures] == ["cpu.shares cannot be written"]

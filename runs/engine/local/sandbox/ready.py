@@ -254,7 +254,7 @@ class ReadySandbox:
         """
         if self.cgroups is not None:
             self.cgroups.cpu_weight(JOB_CPU_SHARES)
-        sandbox = child_pid(self.info_fd)
+        sandbox = self._bwrap_started()
         if sandbox is not None and os.read(self.ready_fd, 1) == b".":
             # When bwrap is not up, it has died, and its output says why.
             mounts.hostname_set(sandbox, hostname)
@@ -266,6 +266,13 @@ class ReadySandbox:
             os.write(self.job_fd, nul_separated(message))
         self._close_fds()
         return self.process
+
+    def _bwrap_started(self) -> int | None:
+        """Wait until bwrap reports the sandbox's pid (None: it died first); read once."""
+        sandbox = child_pid(self.info_fd)
+        os.close(self.info_fd)
+        self.info_fd = -1
+        return sandbox
 
     def _close_fds(self) -> None:
         for fd in (self.info_fd, self.ready_fd, self.job_fd):
@@ -283,11 +290,14 @@ class ReadySandbox:
         sandbox's first process waiting forever for a word from it, in the
         job's cgroups.
         """
-        if self.info_fd >= 0:
-            child_pid(self.info_fd)
+        # A launcher that never got bwrap's command has no bwrap to wait for.
+        bwrap_given = self.process.stdin.closed
+        if bwrap_given and self.info_fd >= 0:
+            self._bwrap_started()
         self._close_fds()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(RELEASE_SECONDS)
+        if bwrap_given:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(RELEASE_SECONDS)
         self.launcher.release()
         self.slot.remove()
 
