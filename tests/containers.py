@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import crypt
 import json
 import shutil
 import subprocess
@@ -25,6 +24,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import bcrypt
 
 from gradient.private_redis import free_port
 
@@ -73,8 +74,8 @@ def registry(folder: Path, auth: tuple[str, str] | None = None) -> Iterator[Regi
     ]
     if auth:
         user, password = auth
-        salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)
-        (folder / "htpasswd").write_text(f"{user}:{crypt.crypt(password, salt)}\n")
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        (folder / "htpasswd").write_text(f"{user}:{hashed}\n")
         config.append(
             f"auth: {{htpasswd: {{realm: test, path: {folder / 'htpasswd'}}}}}",
         )
