@@ -7,6 +7,7 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -64,7 +65,7 @@ def duration(seconds: float | None) -> str:
 def when(moment: datetime | None) -> str:
     """A moment as a short local-looking time, with the exact UTC time in its title."""
     if moment is None:
-        return format_html('<span class="muted">–</span>')
+        return mark_safe('<span class="muted">–</span>')
     now = timezone.now()
     shown = (
         moment.strftime("%H:%M:%S")
