@@ -70,7 +70,8 @@ class RunningSandbox:
             self.launcher.slot.detach()
 
     def close(self) -> None:
-        """After the job's process ended: remove its cgroups, stop its network."""
+        """After the job's process ended: remove its cgroups (and a ready sandbox's slot),
+        stop its network."""
         if self.launcher is not None:
             self.launcher.release()
         if self.network is not None:

@@ -19,6 +19,7 @@ from runs.engine.local.sandbox.base import Limits, bwrap_path, job_user, program
 from runs.engine.local.sandbox.cgroups import JobCgroups
 
 SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
+MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 
 
 class JobMount(NamedTuple):
@@ -27,9 +28,6 @@ class JobMount(NamedTuple):
     target: str
     source: Path
     read_only: bool
-
-
-MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 
 
 def isolation_args(*, in_own_network: bool) -> list[str]:
