@@ -15,7 +15,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runs.engine.local.sandbox import Limits, Sandbox, give_to_job, ready_sandboxes
+from runs.engine.local.sandbox import (
+    Limits,
+    Sandbox,
+    give_to_job,
+    group_networks,
+    ready_sandboxes,
+)
 from runs.engine.local.sandbox.ready import ReadyKind
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,14 +35,19 @@ def workdir(tmp_path):
     return give_to_job(folder)
 
 
+# The network group of the sandboxes made here (network.py).
+GROUP = "tests"
+
+
 def kind(network: bool) -> ReadyKind:
-    return ReadyKind(network=network, limits=Limits.for_job())
+    return ReadyKind(network_group=GROUP if network else None, limits=Limits.for_job())
 
 
 @pytest.fixture(autouse=True)
 def no_spares_left():
     yield
     ready_sandboxes.release_all()
+    group_networks.release()
 
 
 def _run(sandbox: Sandbox) -> tuple[int, str, int]:
@@ -60,6 +71,7 @@ def test_a_job_becomes_the_launcher_made_before_it_in_its_own_cgroups(workdir, n
             env={},
             workdir=workdir,
             network=network,
+            network_group=GROUP,
         )
     )
 
@@ -75,7 +87,8 @@ def test_a_spare_that_died_is_replaced_by_a_new_launcher(workdir):
     dead.process.kill()
     dead.process.wait()
 
-    pid, output, _ = _run(Sandbox(argv=["cat", "/proc/net/dev"], env={}, workdir=workdir))
+    sandbox = Sandbox(argv=["cat", "/proc/net/dev"], env={}, workdir=workdir, network_group=GROUP)
+    pid, output, _ = _run(sandbox)
 
     assert pid != dead.process.pid
     assert "tap0:" in output
@@ -92,11 +105,12 @@ def test_a_worker_that_dies_leaves_no_process_behind_and_its_slots_are_swept(set
             "import django, json, time; django.setup()\n"
             "from runs.engine.local.sandbox import Limits, ready_sandboxes\n"
             "from runs.engine.local.sandbox.ready import ReadyKind\n"
-            "kinds = [ReadyKind(n, Limits.for_job()) for n in (True, False)]\n"
+            "kinds = [ReadyKind(g, Limits.for_job()) for g in ('tests', None)]\n"
             "for kind in kinds: ready_sandboxes.prepare(kind)\n"
             "made = [ready_sandboxes._ready[kind].launcher for kind in kinds]\n"
-            "print(json.dumps([p for m in made for p in (m.process.pid,"
-            " m.network.slirp.pid if m.network else None) if p]), flush=True)\n"
+            "network = made[0].network\n"
+            "print(json.dumps([[m.process.pid for m in made],"
+            " [network.network.slirp.pid, network.holder.pid]]), flush=True)\n"
             "time.sleep(300)\n",
         ],
         cwd=REPO,
@@ -107,10 +121,11 @@ def test_a_worker_that_dies_leaves_no_process_behind_and_its_slots_are_swept(set
         },
         stdout=subprocess.PIPE,
     )
-    pids = json.loads(holder.stdout.readline())
-    assert len(pids) == 3, "two sandboxes and one slirp4netns"
+    sandboxes, network = json.loads(holder.stdout.readline())
+    pids = [*sandboxes, *network]
+    assert len(pids) == 4, "two sandboxes, slirp4netns and the network's holder"
     assert all(psutil.pid_exists(pid) for pid in pids)
-    pids += [child.pid for pid in pids[::2] for child in psutil.Process(pid).children(True)]
+    pids += [child.pid for pid in sandboxes for child in psutil.Process(pid).children(True)]
     slots = list(slots_root().iterdir())
     assert len(slots) == 2 and all(_mounts_under(slot) for slot in slots)
     ours = ready_sandboxes.take(kind(False))
@@ -239,6 +254,7 @@ def test_a_job_in_a_ready_sandbox_sees_only_its_environment_its_name_and_its_fol
         workdir=workdir,
         read_only={"/inputs/x": workdir},
         hostname="train",
+        network_group=GROUP,
     )
     ready_sandboxes.prepare(kind(True))
 
@@ -335,3 +351,84 @@ def test_a_sandbox_that_fails_while_it_is_made_is_let_go_without_waiting_for_bwr
 
     assert not attempt.is_alive(), "letting the half-made sandbox go hung"
     assert [str(error) for error in failures] == ["cpu.shares cannot be written"]
+
+
+def _network_of(sandbox: Sandbox) -> tuple[str, str]:
+    """The job's network namespace, and its interfaces."""
+    sandbox.argv = ["bash", "-c", "readlink /proc/self/ns/net; cat /proc/net/dev"]
+    _, output, _ = _run(sandbox)
+    ready_sandboxes.prepare_taken()
+    namespace, interfaces = output.split("\n", 1)
+    return namespace, interfaces
+
+
+@pytest.mark.parametrize("ahead", [True, False], ids=["ready-sandbox", "own-launcher"])
+def test_jobs_of_one_group_share_its_network_one_after_another_and_no_other_job_does(
+    tmp_path, workdir, ahead
+):
+    """Making a namespace and a slirp4netns for every job cost a quarter of a host-mode
+    job's CPU; a worker process keeps its last group's network for that group's next job."""
+    # A folder outside the slot's makes the job start in a launcher of its own (bwrap.py).
+    elsewhere = {} if ahead else {"/srv/data": tmp_path}
+
+    def sandbox(group: str, network: bool = True) -> Sandbox:
+        return Sandbox(
+            argv=[],
+            env={},
+            workdir=workdir,
+            read_only=elsewhere,
+            network=network,
+            network_group=group,
+        )
+
+    first, interfaces = _network_of(sandbox("workflow 1"))
+    kept = group_networks._network
+    again, _ = _network_of(sandbox("workflow 1"))
+    offline, offline_interfaces = _network_of(sandbox("workflow 1", network=False))
+    other, other_interfaces = _network_of(sandbox("workflow 2"))
+
+    assert "tap0:" in interfaces and "tap0:" in other_interfaces
+    assert again == first, "the group's next job joins its network"
+    assert offline != first and "tap0:" not in offline_interfaces, "network off: only lo"
+    assert other != first, "another group's job gets a network of its own"
+    assert not kept.alive() and kept.holder.wait(10) == 0, "the first group's network went"
+    assert kept.network.slirp.wait(10) is not None
+
+
+def test_a_group_network_whose_slirp4netns_died_is_made_again(workdir):
+    first, _ = _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group=GROUP))
+    broken = group_networks._network
+    broken.network.slirp.kill()
+    broken.network.slirp.wait()
+
+    again, interfaces = _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group=GROUP))
+
+    assert again != first and "tap0:" in interfaces
+    assert broken.holder.wait(10) == 0, "the broken network's holder went"
+
+
+def test_a_sandbox_given_no_group_shares_its_network_with_no_other(workdir):
+    first, _ = _network_of(Sandbox(argv=[], env={}, workdir=workdir))
+    second, _ = _network_of(Sandbox(argv=[], env={}, workdir=workdir))
+
+    assert first != second
+
+
+def test_a_worker_process_keeps_spares_of_the_few_kinds_it_took_last():
+    from runs.engine.local.sandbox.spares import KEPT_KINDS
+
+    kinds = [
+        ReadyKind(None, dataclasses.replace(Limits.for_job(), tmp=2**20 * (n + 1)))
+        for n in range(KEPT_KINDS + 2)
+    ]
+    made = []
+    for each in kinds:
+        taken = ready_sandboxes.take(each)
+        taken.release()
+        ready_sandboxes.prepare_taken()
+        made.append(ready_sandboxes._ready[each])
+
+    assert list(ready_sandboxes._ready) == kinds[-KEPT_KINDS:]
+    for gone in made[:2]:
+        assert gone.process.wait(10) is not None, "the oldest spares were let go"
+        assert not gone.slot.folder.exists()

@@ -215,7 +215,7 @@ class Container:
     sandbox: Sandbox
     limits: Limits
     gpu_devices: tuple[int, ...] = ()
-    # A network namespace made for this container (ContainerNetwork), when the worker made one.
+    # The network namespace of the job's group (GroupNetwork), when the worker made one.
     network_namespace: str | None = None
 
     @property

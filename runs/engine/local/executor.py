@@ -40,13 +40,13 @@ from runs.engine.local.gpus import GpuRequestTooLarge, gpus_acquire, gpus_releas
 from runs.engine.local.image_access import image_pulled, image_usable
 from runs.engine.local.images import ImageError, PullStopped, image_pull, image_reference
 from runs.engine.local.sandbox import (
-    ContainerNetwork,
+    GroupNetwork,
     LimitError,
     Limits,
     Sandbox,
     SandboxUnavailable,
-    container_networks,
     format_bytes,
+    group_networks,
     job_user,
     ready_sandboxes,
 )
@@ -271,6 +271,7 @@ def _run_attempt(
         read_only={**workspace.read_only, **plan.read_only},
         writable=workspace.writable,
         network=job_run.run.cluster.allow_network,
+        network_group=f"workflow {job_run.run.workflow_id}",
         hostname=job.name[:63],
         limits=Limits.for_job(_instance_type(job_run, job, writer)),
     )
@@ -306,7 +307,6 @@ def _run_attempt(
 def _spares_prepare() -> None:
     """After a job: make what this process's next job of the same kind starts in (spares.py)."""
     ready_sandboxes.prepare_taken()
-    container_networks.prepare_taken()
 
 
 def _in_container(job: Job, runtime: Runtime) -> bool:
@@ -448,7 +448,6 @@ def _run_in_container(
     container.hand_over_folders()
     watch.bound_writable([sandbox.workdir, *sandbox.writable.values()], limits.writable)
     grace = settings.LOCAL_ENGINE_STOP_GRACE_SECONDS
-    network: ContainerNetwork | None = None
     try:
         network = _container_network(runtime, sandbox)
         if network is not None:
@@ -472,18 +471,16 @@ def _run_in_container(
             )
     finally:
         container.remove()
-        if network is not None:
-            network.release()
         if devices:
             gpus_release(job_id=job_run.pk)
     return outcome
 
 
-def _container_network(runtime: Runtime, sandbox: Sandbox) -> ContainerNetwork | None:
-    """The network a root worker made for a podman container with network on, else None."""
+def _container_network(runtime: Runtime, sandbox: Sandbox) -> GroupNetwork | None:
+    """The network a root worker keeps for a podman container's group (network on), else None."""
     if not sandbox.network or runtime.docker or job_user() is None:
         return None
-    return container_networks.take(True)
+    return group_networks.join(sandbox.network_group)
 
 
 def _env_value(value: str, secrets: dict[str, str]) -> str:

@@ -19,11 +19,12 @@ Beyond the file system (issue 11, item 5):
 - **Its environment.** bwrap is started with an empty environment: its own
   process is pid 1 in the job's pid namespace, and /proc/1/environ would
   otherwise show the worker's REDIS_URL, SECRET_KEY and DATABASE_URL.
-- **Its network.** Always a network namespace of its own. With network off it
-  has only `lo`. With network on, slirp4netns gives it a user-mode network
-  (10.0.2.100, gateway 10.0.2.2) with `--disable-host-loopback`, so the
-  server's loopback services (Redis, PostgreSQL, the dashboard) are out of
-  reach while the outside is not (network.py).
+- **Its network.** Never the host's. With network off, a namespace of its
+  own with only `lo`. With network on, slirp4netns gives it a user-mode
+  network (10.0.2.100, gateway 10.0.2.2) with `--disable-host-loopback`, so
+  the server's loopback services (Redis, PostgreSQL, the dashboard) are out
+  of reach while the outside is not; a worker process keeps that network for
+  its next job of the same workflow (network.py).
 - **Its limits.** The same `Limits` as a container's: the cluster's instance
   type where the job names one (or the cluster's default type), else
   LOCAL_ENGINE_DEFAULT_PIDS, _MEMORY and _CPUS. Where a root worker may make
@@ -64,27 +65,27 @@ from runs.engine.local.sandbox.base import (
 )
 from runs.engine.local.sandbox.bwrap import RunningSandbox, Sandbox
 from runs.engine.local.sandbox.cgroups import stale_job_cgroups_remove
-from runs.engine.local.sandbox.network import ContainerNetwork, container_networks
+from runs.engine.local.sandbox.network import GroupNetwork, group_networks
 from runs.engine.local.sandbox.ready import ready_sandboxes, stale_slots_remove
 
 
 def spares_release() -> None:
-    """A worker process that stops lets its spare sandboxes and networks go."""
+    """A worker process that stops lets its spare sandboxes and its network go."""
     ready_sandboxes.release_all()
-    container_networks.release_all()
+    group_networks.release()
 
 
 __all__ = [
     "WORKING_DIRECTORY",
-    "ContainerNetwork",
+    "GroupNetwork",
     "LimitError",
     "Limits",
     "RunningSandbox",
     "Sandbox",
     "SandboxUnavailable",
-    "container_networks",
     "format_bytes",
     "give_to_job",
+    "group_networks",
     "job_user",
     "ready_sandboxes",
     "spares_release",

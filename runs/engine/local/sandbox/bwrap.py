@@ -13,6 +13,7 @@ import functools
 import os
 import resource
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from runs.engine.local.sandbox.commands import (
     user_drop_args,
 )
 from runs.engine.local.sandbox.launchers import Launcher
-from runs.engine.local.sandbox.network import UserModeNetwork, rootless_network
+from runs.engine.local.sandbox.network import UserModeNetwork, group_networks, rootless_network
 from runs.engine.local.sandbox.ready import ReadyKind, ReadySandbox, ready_sandboxes, slot_serves
 
 PRLIMIT_NAMES = {
@@ -88,6 +89,9 @@ class Sandbox:
     read_only: dict[str, Path] = field(default_factory=dict)
     writable: dict[str, Path] = field(default_factory=dict)
     network: bool = True
+    # Jobs of one group may join the same network, one after another (network.py);
+    # a sandbox not given one shares its network with no other.
+    network_group: str = field(default_factory=lambda: uuid.uuid4().hex)
     hostname: str = "job"
     limits: Limits = field(default_factory=Limits.for_job)
 
@@ -151,14 +155,15 @@ class Sandbox:
             return self._start_rootless()
         mounts = self.mounts()
         if slot_serves(mounts):
-            ready = ready_sandboxes.take(ReadyKind(network=self.network, limits=self.limits))
+            kind = ReadyKind(self.network_group if self.network else None, self.limits)
+            ready = ready_sandboxes.take(kind)
             try:
                 process = ready.start(mounts, self.environment(), self.argv, self.hostname)
             except BaseException:
                 ready.release()
                 raise
             return RunningSandbox(process=process, launcher=ready)
-        launcher = Launcher.make(self.network)
+        launcher = Launcher.make(group_networks.join(self.network_group) if self.network else None)
         try:
             command = self.command(
                 cgroups=launcher.cgroups, in_own_network=self.network, launched=True

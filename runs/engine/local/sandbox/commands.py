@@ -31,7 +31,7 @@ class JobMount(NamedTuple):
 
 
 def isolation_args(*, in_own_network: bool) -> list[str]:
-    """bwrap and its namespaces; `in_own_network` when a launcher holds the job's network."""
+    """bwrap and its namespaces; `in_own_network` when its launcher is in the job's network."""
     args = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-ipc"]
     args += ["--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
     if not in_own_network:

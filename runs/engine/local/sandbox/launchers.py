@@ -10,21 +10,18 @@ dependency hop took, against ~8 ms before). Now a launcher is made ahead:
   it with `exec`; its stdout and stderr are the job's output pipe;
 - put into the job's fresh cgroups as soon as it starts, so the job's bwrap
   and everything under it are born there and never move;
-- for a job with network on, started by `unshare --net` in a namespace of its
-  own that slirp4netns configures while the worker does other things; the
-  job's bwrap then runs without `--unshare-net`, in that network;
+- for a job with network on, started by `nsenter` in its group's network
+  (network.py), which slirp4netns configured while the worker did other
+  things; the job's bwrap then runs without `--unshare-net`, in that network;
 - the launcher of a sandbox made ahead (ready.py) becomes that sandbox's
   bwrap at once; that of any other job becomes the job's whole bwrap command
-  when the job starts. A launcher, its cgroups and its network serve one job
-  only.
+  when the job starts. A launcher and its cgroups serve one job only.
 
 No process outlives the worker: a waiting launcher reads a pipe only the
-worker writes and exits when it closes, slirp4netns exits when its exit fd
-closes, and no namespace is mounted under /run/netns. The cgroups of a
-killed worker's launchers stay until a pool process starts (cgroups.py).
-Letting slirp4netns go does not wait for it: Python's subprocess module reaps
-it when it next starts a process. A worker that is not root makes neither
-ahead (bwrap.py starts it rootless).
+worker writes and exits when it closes, and no namespace is mounted under
+/run/netns. The cgroups of a killed worker's launchers stay until a pool
+process starts (cgroups.py). A worker that is not root makes neither ahead
+(bwrap.py starts it rootless).
 """
 
 from __future__ import annotations
@@ -36,7 +33,7 @@ from dataclasses import dataclass
 from runs.engine.local.sandbox.base import Limits, program
 from runs.engine.local.sandbox.cgroups import JobCgroups
 from runs.engine.local.sandbox.commands import nul_separated
-from runs.engine.local.sandbox.network import UserModeNetwork
+from runs.engine.local.sandbox.network import GroupNetwork
 
 # Reads the job's command (NUL-separated) and becomes it; with nothing to read
 # (the worker died before giving it one) it just ends.
@@ -49,14 +46,14 @@ class Launcher:
 
     process: subprocess.Popen
     cgroups: JobCgroups | None = None
-    network: UserModeNetwork | None = None
+    network: GroupNetwork | None = None
 
     @classmethod
-    def make(cls, network: bool, pass_fds: tuple[int, ...] = ()) -> Launcher:
-        """A launcher; `pass_fds` stay open in it and in what it becomes."""
+    def make(cls, network: GroupNetwork | None, pass_fds: tuple[int, ...] = ()) -> Launcher:
+        """A launcher, in `network` if given; `pass_fds` stay open in it and in what it becomes."""
         argv = [program("bash", "bash"), "-c", LAUNCHER_SCRIPT]
-        if network:
-            argv = [program("unshare", "util-linux"), "--net", "--", *argv]
+        if network is not None:
+            argv = [program("nsenter", "util-linux"), f"--net={network.namespace}", "--", *argv]
         process = subprocess.Popen(
             argv,
             env={},
@@ -66,13 +63,11 @@ class Launcher:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        launcher = cls(process=process)
+        launcher = cls(process=process, network=network)
         try:
             launcher.cgroups = JobCgroups.make()
             if launcher.cgroups is not None:
                 launcher.cgroups.add(process.pid)
-            if network:
-                launcher.network = UserModeNetwork.serve(process)
         except BaseException:
             launcher.release()
             raise
@@ -106,11 +101,9 @@ class Launcher:
         return self.process
 
     def release(self) -> None:
-        """After the job (or instead of it): let the network go and remove the cgroups."""
+        """After the job (or instead of it): remove the cgroups (the network stays its group's)."""
         if not self.process.stdin.closed:
             self.process.stdin.close()
-        if self.network is not None:
-            self.network.release()
         if self.cgroups is not None:
             if self.process.poll() is None:
                 self.process.kill()

@@ -1,15 +1,30 @@
 """slirp4netns: the user-mode network a job with network on gets, without the host's loopback.
 
-A root worker makes a job's network before the job (launchers.py says why):
-a process started by `unshare --net` holds a namespace made for that one job,
-and `UserModeNetwork` has slirp4netns configure it while the worker does
-other things. A host-mode job's holder is its launcher; a container's is a
-`cat` (`ContainerNetwork`) whose namespace podman joins (`--network=ns:`),
-so podman makes and tears down no namespace of its own (podman 4.3 left
-each one it made mounted under /run/netns, and thousands of those made
-every new namespace on the machine slow). The holder's `cat` reads a pipe
-only the worker writes, and slirp4netns exits when its exit fd closes, so
-neither outlives the job or the worker.
+A root worker makes a job's network before the job (launchers.py says why),
+and keeps it for the next jobs of the same *group* (the executor's group is
+the job's workflow) in the same worker process: a `GroupNetwork` is a
+namespace held by `unshare --net cat` and configured by slirp4netns
+(`UserModeNetwork`). A host-mode job's launcher joins it with `nsenter`, a
+container with podman's `--network=ns:`, so podman makes and tears down no
+namespace of its own (podman 4.3 left each one it made mounted under
+/run/netns, and thousands of those made every new namespace on the machine
+slow).
+
+Keeping it is what makes a dependency hop cheap: making a namespace, starting
+slirp4netns in it and the kernel's teardown of the namespace cost about a
+quarter of the CPU a host-mode job took, on a machine whose two cores a
+chain of jobs keeps busy. The jobs of one group run one after another in a
+worker process (one job at a time), and a job cannot change the namespace
+it leaves to the next: it was made by the worker's root, outside any user
+namespace, so neither a host-mode job's unprivileged user nor a
+container's namespaced root holds a capability over its interfaces, routes
+or firewall, and every process of a job is gone before the next one starts.
+What a job can see of the one before (its closed connections, for a
+minute) stays within its group. A job of another group gets a new network
+and the old one goes.
+
+The holder's `cat` reads a pipe only the worker writes, and slirp4netns
+exits when its exit fd closes, so neither outlives the worker.
 """
 
 from __future__ import annotations
@@ -25,7 +40,6 @@ from typing import IO
 from django.conf import settings
 
 from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, SandboxUnavailable, program
-from runs.engine.local.sandbox.spares import Spares
 
 
 def slirp_command() -> list[str]:
@@ -127,14 +141,14 @@ class UserModeNetwork:
 
 
 @dataclass
-class ContainerNetwork:
-    """A namespace held by `unshare --net cat` and served by slirp4netns, for one container."""
+class GroupNetwork:
+    """A namespace held by `unshare --net cat` and served by slirp4netns, for one group's jobs."""
 
     holder: subprocess.Popen
     network: UserModeNetwork
 
     @classmethod
-    def make(cls) -> ContainerNetwork:
+    def make(cls) -> GroupNetwork:
         holder = subprocess.Popen(
             [program("unshare", "util-linux"), "--net", "--", program("cat", "coreutils")],
             env={},
@@ -154,18 +168,42 @@ class ContainerNetwork:
         return f"/proc/{self.holder.pid}/ns/net"
 
     def alive(self) -> bool:
-        return self.holder.poll() is None and self.network.alive()
+        return not self.holder.stdin.closed and self.holder.poll() is None and self.network.alive()
 
     def wait_ready(self) -> None:
         self.network.wait_ready()
 
     def release(self) -> None:
-        self.network.release()
-        self.holder.stdin.close()
+        """Let slirp4netns and the holder go; a job or sandbox still in it is left offline."""
+        if not self.holder.stdin.closed:
+            self.network.release()
+            self.holder.stdin.close()
 
 
-# The networks the next containers of this worker process join (network on only).
-container_networks: Spares[bool, ContainerNetwork] = Spares(lambda _: ContainerNetwork.make())
+class GroupNetworks:
+    """The network of this worker process's last group, kept for that group's next job."""
+
+    def __init__(self) -> None:
+        self._group: str | None = None
+        self._network: GroupNetwork | None = None
+
+    def join(self, group: str) -> GroupNetwork:
+        """The group's network: the one kept if it is the group's and whole, else a new one."""
+        if self._network is not None and (self._group != group or not self._network.alive()):
+            self.release()
+        if self._network is None:
+            self._network = GroupNetwork.make()
+            self._group = group
+        return self._network
+
+    def release(self) -> None:
+        if self._network is not None:
+            self._network.release()
+        self._network = self._group = None
+
+
+# The network this worker process's jobs with network on join (a root worker only).
+group_networks = GroupNetworks()
 
 
 def rootless_network(child: int, sandbox: subprocess.Popen) -> UserModeNetwork | None:

@@ -20,9 +20,10 @@ the mounts, one write, the job's exec):
   environment and command; given them, it enters /workspace and becomes the
   command with `exec`. Its hostname is set from outside.
 
-A ready sandbox serves one job. Its kind (network on or off, and the limits
-built into it: /tmp's size, the rlimits) must match the job's; the worker
-keeps one of the kind of its last job (spares.py). A job whose folders lie
+A ready sandbox serves one job. Its kind (network off, or the group whose
+network it is in, and the limits built into it: /tmp's size, the rlimits)
+must match the job's; the worker keeps one of the kind of its last job
+(spares.py). A job whose folders lie
 elsewhere (a local git checkout's) starts the old way (bwrap.py).
 
 A slot's mounts are the host's: the worker detaches them as soon as the
@@ -64,6 +65,7 @@ from runs.engine.local.sandbox.commands import (
     user_drop_args,
 )
 from runs.engine.local.sandbox.launchers import Launcher
+from runs.engine.local.sandbox.network import group_networks
 from runs.engine.local.sandbox.spares import Spares
 
 logger = logging.getLogger(__name__)
@@ -179,7 +181,8 @@ def _folder_make(folder: Path) -> None:
 class ReadyKind:
     """What a ready sandbox has built in, and a job must match to use it."""
 
-    network: bool
+    # The group whose network the sandbox is in (network.py); None for network off.
+    network_group: str | None
     limits: Limits
 
 
@@ -205,7 +208,9 @@ class ReadySandbox:
         )
         theirs = (info_write, ready_write, job_read)
         try:
-            launcher = Launcher.make(kind.network, pass_fds=theirs)
+            group = kind.network_group
+            network = None if group is None else group_networks.join(group)
+            launcher = Launcher.make(network, pass_fds=theirs)
         except BaseException:
             for fd in (info_read, ready_read, job_write):
                 os.close(fd)
@@ -217,7 +222,7 @@ class ReadySandbox:
         ready = cls(launcher, slot, info_fd=info_read, ready_fd=ready_read, job_fd=job_write)
         try:
             # No --hostname: bwrap would set it after `start` may have set the job's.
-            command = isolation_args(in_own_network=kind.network)
+            command = isolation_args(in_own_network=kind.network_group is not None)
             command += ["--info-fd", str(info_write), *system_args(kind.limits)]
             command += slot.bind_args()
             command += ["--remount-ro", "/", "--chdir", "/", "--clearenv", "--"]

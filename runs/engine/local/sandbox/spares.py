@@ -1,11 +1,10 @@
 """What this worker process's next job starts in, made after its last job.
 
-A ready sandbox (ready.py) or a container's network (network.py) costs tens
-of milliseconds to make, most of it waiting on the kernel or slirp4netns.
-Made after a job has settled, that time is spent while the worker would be
-idle anyway, and the next job takes a ready one. One of each kind is kept;
-none is made before a job of its kind has run in this process, and each
-serves one job only.
+A ready sandbox (ready.py) costs milliseconds to make, most of it waiting on
+the kernel. Made after a job has settled, that time is spent while the
+worker would be idle anyway, and the next job takes a ready one. One of each
+kind is kept, for the few kinds taken last; none is made before a job of its
+kind has run in this process, and each serves one job only.
 """
 
 from __future__ import annotations
@@ -29,11 +28,16 @@ Kind = TypeVar("Kind", bound=Hashable)
 Thing = TypeVar("Thing", bound=Prepared)
 
 
+# Spares of the kinds taken last that are kept (kinds differ by limits and by workflow).
+KEPT_KINDS = 4
+
+
 class Spares(Generic[Kind, Thing]):
     """At most one ready thing per kind, for this worker process's next job of that kind."""
 
     def __init__(self, make: Callable[[Kind], Thing]) -> None:
         self._make = make
+        # Oldest first: the first one goes when more than KEPT_KINDS are kept.
         self._ready: dict[Kind, Thing] = {}
         self._wanted: set[Kind] = set()
 
@@ -47,14 +51,22 @@ class Spares(Generic[Kind, Thing]):
         return spare or self._make(kind)
 
     def release_all(self) -> None:
-        """Let every spare go (its worker process is stopping)."""
+        """Let every spare go (its worker process is stopping), and make no more."""
+        self._wanted.clear()
         while self._ready:
             self._ready.popitem()[1].release()
 
     def prepare_taken(self) -> None:
-        """Make a spare of each kind taken since the last call (the next job's, most likely)."""
+        """Make a spare of each kind taken since the last call (the next job's, most likely);
+        let go of the spares that are no longer whole and of the kinds not taken lately."""
+        for kind, spare in list(self._ready.items()):
+            if not spare.alive():
+                del self._ready[kind]
+                spare.release()
         while self._wanted:
             self.prepare(self._wanted.pop())
+        while len(self._ready) > KEPT_KINDS:
+            self._ready.pop(next(iter(self._ready))).release()
 
     def prepare(self, kind: Kind) -> None:
         """Make the next job's spare of this kind (a root worker only; see ready.py)."""
