@@ -43,7 +43,8 @@ def test_a_job_queues_what_needs_only_it_and_what_it_made_ready(run, executing):
     assert _names(run, executing) == ["join"]
 
 
-def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel(run, executing):
+def _cancel_while_first_runs(run):
+    """Every job final but "first", which runs while the run is canceled."""
     for name in ("other", "join"):
         job_id = run.jobs.get(name=name).pk
         job_transition(job_id=job_id, to=JobPhase.RUNNING)
@@ -52,9 +53,36 @@ def test_a_canceled_run_ends_when_its_last_running_job_succeeds_after_the_cancel
     job_transition(job_id=first.pk, to=JobPhase.RUNNING)
     scheduler.run_cancel_now(run)
     assert run.jobs.get(name="second").phase == JobPhase.CANCELED
+    return first
 
+
+def test_a_canceled_run_ends_when_its_last_running_job_fails_after_the_cancel(run, executing):
+    first = _cancel_while_first_runs(run)
+
+    job_transition(job_id=first.pk, to=JobPhase.FAILED)
+    scheduler.job_settled(run.jobs.get(name="first"), JobPhase.FAILED)
+
+    run.refresh_from_db()
+    assert run.phase == RunPhase.CANCELED
+
+
+@pytest.mark.parametrize("cancel_seen", [True, False], ids=["cancel-seen", "cancel-unseen"])
+def test_a_canceled_run_whose_last_job_succeeded_ends_when_the_job_it_queued_is_taken(
+    run, executing, cancel_seen
+):
+    """A job that queued a dependent does not ask whether its run is over (it is not,
+    unless the dependent was canceled meanwhile): the dependent's task asks instead."""
+    from runs.engine.local import executor
+
+    first = _cancel_while_first_runs(run)
     job_transition(job_id=first.pk, to=JobPhase.SUCCEEDED)
     scheduler.job_settled(run.jobs.get(name="first"), JobPhase.SUCCEEDED)
+    assert _names(run, executing) == ["second"]
+    if not cancel_seen:
+        # The task read the run before the cancel: its claim is what finds the job final.
+        run.__class__.objects.filter(pk=run.pk).update(cancel_requested=False)
+
+    executor.job_execute(run.jobs.get(name="second").pk)
 
     run.refresh_from_db()
     assert run.phase == RunPhase.CANCELED

@@ -27,6 +27,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from runs import queue
+from runs.engine import run_end_if_done
 from runs.engine.local.actions import ActionError, action_plan
 from runs.engine.local.containers import (
     Container,
@@ -575,7 +576,12 @@ def _why_retried(job_run: JobRun, outcome: Outcome) -> str:
 
 
 def job_execute(job_id: int) -> None:
-    """Claim the job and run its next attempt here; a job someone else holds is left alone."""
+    """Claim the job and run its next attempt here; a job someone else holds is left alone.
+
+    A job that is no longer PENDING (canceled after it was queued) may be
+    what its run waited for: the run is ended here if it is done, since the
+    job that queued this one did not ask (scheduler.job_settled).
+    """
     # The project is read only by jobs that use secrets or write datasets.
     job_run = JobRun.objects.select_related("run", "run__cluster").get(pk=job_id)
     if job_run.phase == JobPhase.RUNNING:
@@ -585,8 +591,11 @@ def job_execute(job_id: int) -> None:
         canceled = job_transition(job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING)
         if canceled:
             job_settled(job_run, JobPhase.CANCELED)
+        else:
+            run_end_if_done(job_run.run)
         return
     if not job_transition(job_id=job_id, to=JobPhase.RUNNING, expected=JobPhase.PENDING):
+        run_end_if_done(job_run.run)
         return
     # The claim moved the job to its next attempt; mirror it instead of reading it back.
     job_run.phase = JobPhase.RUNNING

@@ -113,23 +113,30 @@ def skip_downstream(run: Run, failed: str) -> list[str]:
 
 
 def job_settled(job_run: JobRun, phase: str) -> None:
-    """After a job reached final `phase`: start what it made ready, skip what it blocks.
+    """After a job reached final `phase`: start what it made ready, skip what it blocks,
+    and end the run when nothing is left.
 
     A dependent that needs only this job is queued without reading its phase:
     it is ready unless it is no longer PENDING, and then its task's claim does
     nothing (and a canceled run's task cancels it rather than running it).
+    A run with a job just queued is not over, so it is not asked; should that
+    job have ended meanwhile (canceled), its task ends the run instead
+    (executor.job_execute).
     """
     run = job_run.run
+    queued = []
     if phase == JobPhase.SUCCEEDED:
         spec = spec_model(run)
         direct, shared = [], []
         for name in spec.dependents(job_run.name):
             (direct if spec.job(name).needs == (job_run.name,) else shared).append(name)
         ids = _job_ids(run.log_id, run.pk) if direct else {}
-        queue.jobs_execute([ids[name] for name in direct] + (_ready(run, shared) if shared else []))
+        queued = [ids[name] for name in direct] + (_ready(run, shared) if shared else [])
+        queue.jobs_execute(queued)
     else:
         skip_downstream(run, job_run.name)
-    run_end_if_done(run)
+    if not queued:
+        run_end_if_done(run)
 
 
 @functools.lru_cache(maxsize=64)
