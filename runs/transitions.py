@@ -90,6 +90,7 @@ def job_transition(
     exit_code: int | None = None,
     outputs: dict | None = None,
     attempts: list | None = None,
+    log_lines: int = 0,
 ) -> bool:
     """Move a job to phase `to`; False when its current phase does not allow it.
 
@@ -97,7 +98,8 @@ def job_transition(
     job to be at that attempt, so a stale worker cannot finish an attempt that
     was retried meanwhile. Moving to RUNNING starts the next attempt and
     writes the first heartbeat. The move is one statement, which also returns
-    what the event names, so it needs no transaction of its own.
+    what the event names, so it needs no transaction of its own. `log_lines`
+    the mover stored last are counted in the same statement (LogWriter.close).
     """
     if to not in JobPhase.values:
         raise UnknownPhase(to)
@@ -118,6 +120,8 @@ def job_transition(
         changes["outputs"] = outputs
     if attempts is not None:
         changes["attempts"] = attempts
+    if log_lines:
+        changes["log_line_count"] = Add(log_lines)
     where: dict = {"id": job_id, "phase": sources}
     if attempt is not None:
         where["attempt"] = attempt

@@ -101,7 +101,7 @@ def test_a_job_whose_last_log_lines_cannot_be_stored_still_ends(run, executing, 
     writer = LogWriter(first)
     writer.line("the last words")
 
-    def broken(self):
+    def broken(self, **_):
         raise DatabaseError("disk full")
 
     monkeypatch.setattr(LogWriter, "flush", broken)
@@ -110,3 +110,29 @@ def test_a_job_whose_last_log_lines_cannot_be_stored_still_ends(run, executing, 
     first.refresh_from_db()
     assert first.phase == JobPhase.SUCCEEDED
     assert _names(run, executing) == ["second"]
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["moved", "attempt-retried-meanwhile"])
+def test_the_last_log_lines_are_counted_whether_or_not_the_job_moves(run, executing, stale):
+    """The final move counts the lines stored with it; a move that does not happen (the
+    attempt was retried meanwhile) must not leave them uncounted."""
+    from runs.engine.local.executor import Outcome, _settle
+    from runs.logs import LogWriter
+    from runs.specs import spec_model
+
+    first = run.jobs.get(name="first")
+    job_transition(job_id=first.pk, to=JobPhase.RUNNING)
+    first.refresh_from_db()
+    writer = LogWriter(first)
+    for word in ("one", "two", "three"):
+        writer.line(word)
+    if stale:
+        job_transition(job_id=first.pk, to=JobPhase.PENDING)
+        job_transition(job_id=first.pk, to=JobPhase.RUNNING)
+
+    _settle(first, spec_model(run).job("first"), Outcome(ok=True, message="", exit_code=0), writer)
+
+    first.refresh_from_db()
+    assert first.log_line_count == 3
+    assert first.phase == (JobPhase.RUNNING if stale else JobPhase.SUCCEEDED)
+    assert LogWriter(first).next_line == 4, "the next attempt's lines follow these"

@@ -523,7 +523,7 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
 
     The job's last log lines are stored in the same transaction as the move,
     so a job is never final before its log is complete (the CLI's PSEOF
-    relies on that), and the two cost one commit.
+    relies on that), and the two cost one commit; the move counts them.
     """
     attempts = [*attempts_from_json(job_run.attempts), _attempt_record(job_run, outcome)]
     retry = not outcome.ok and not outcome.canceled and job_run.attempt <= job.retries
@@ -555,8 +555,10 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
     else:
         try:
             with transaction.atomic():
-                writer.close()
-                moved = move()
+                stored = writer.close(count=False)
+                moved = move(log_lines=stored)
+                if not moved and stored:
+                    writer.count(stored)
         except DatabaseError:
             # The job's phase must move on even when its last lines cannot be stored.
             logger.exception("could not store the last log lines of job %s", job_run.pk)
