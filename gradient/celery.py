@@ -1,6 +1,8 @@
 """The Celery application; workers start with `celery -A gradient worker`."""
 
+import math
 import os
+import time
 
 from celery import Celery
 from celery.signals import (
@@ -44,13 +46,38 @@ def _release_spares(**_) -> None:
     spares_release()
 
 
-@task_prerun.connect
-@task_postrun.connect
-def _recycle_database_connections(**_) -> None:
-    """Drop connections that are too old or broke, as Django does around a request."""
-    from django.db import close_old_connections
+# How long after a task a kept database connection is used by the next one without
+# Django's health check (CONN_HEALTH_CHECKS), a query of its own.
+CONNECTION_TRUSTED_SECONDS = 1.0
+_last_task_end = -math.inf
 
-    close_old_connections()
+
+@task_prerun.connect
+def _recycle_database_connections(**_) -> None:
+    """Drop connections that are too old or broke, as Django does before a request.
+
+    Django also has a kept connection checked with a query before its next
+    use: one round trip on every job, most of them right after the job
+    before used it. A connection the task before used less than
+    CONNECTION_TRUSTED_SECONDS ago is trusted, unless it saw an error or
+    outlived CONN_MAX_AGE.
+    """
+    from django.db import close_old_connections, connections
+
+    now = time.monotonic()
+    kept = connections.all(initialized_only=True)
+    if (
+        now - _last_task_end > CONNECTION_TRUSTED_SECONDS
+        or any(c.errors_occurred for c in kept)
+        or any(c.close_at is not None and now >= c.close_at for c in kept)
+    ):
+        close_old_connections()
+
+
+@task_postrun.connect
+def _note_task_end(**_) -> None:
+    global _last_task_end
+    _last_task_end = time.monotonic()
 
 
 @worker_ready.connect

@@ -60,3 +60,26 @@ def test_insert_adds_a_row_read_back_as_the_model_reads_it():
 
     chunk = LogChunk.objects.get(job=job)
     assert (chunk.first_line, chunk.line_count, chunk.lines) == (1, 2, lines)
+
+
+def test_a_prepared_get_builds_what_the_queryset_would_with_its_related_rows():
+    job = JobRunFactory(phase="RUNNING", attempt=2, outputs={"note": {"value": "ü"}})
+    queryset = JobRun.objects.select_related("run", "run__cluster")
+    prepared = rows.PreparedGet(queryset)
+
+    for _ in range(2):
+        found = prepared.get(job.pk)
+        expected = queryset.get(pk=job.pk)
+        for got, want in ((found, expected), (found.run, expected.run)):
+            assert type(got) is type(want)
+            assert {f.attname: getattr(got, f.attname) for f in got._meta.concrete_fields} == {
+                f.attname: getattr(want, f.attname) for f in want._meta.concrete_fields
+            }
+        assert found.run.cluster == expected.run.cluster
+        assert found.run.cluster.instance_types == expected.run.cluster.instance_types
+        assert found.started == expected.started and found.outputs == {"note": {"value": "ü"}}
+        assert not found._state.adding and found._state.db == "default"
+        assert "run" in found._state.fields_cache, "the run came with the job"
+
+    with pytest.raises(JobRun.DoesNotExist):
+        prepared.get(job.pk + 1000)

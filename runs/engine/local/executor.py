@@ -23,10 +23,10 @@ from pathlib import Path
 
 import psutil
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from runs import queue
+from runs import queue, rows
 from runs.engine import run_end_if_done
 from runs.engine.local.actions import ActionError, action_plan
 from runs.engine.local.containers import (
@@ -577,6 +577,23 @@ def _why_retried(job_run: JobRun, outcome: Outcome) -> str:
     return f"attempt {job_run.attempt} failed ({outcome.message})"
 
 
+# The project is read only by jobs that use secrets or write datasets.
+_job_with_run = rows.PreparedGet(JobRun.objects.select_related("run", "run__cluster"))
+
+
+def _job_read(job_id: int) -> JobRun:
+    """The job with its run and cluster, once more on a new connection if the kept one broke.
+
+    A connection the task before used a moment ago is not checked before this
+    first query (gradient/celery.py); the database may have dropped it since.
+    """
+    try:
+        return _job_with_run.get(job_id)
+    except (InterfaceError, OperationalError):
+        connection.close()
+        return _job_with_run.get(job_id)
+
+
 def job_execute(job_id: int) -> None:
     """Claim the job and run its next attempt here; a job someone else holds is left alone.
 
@@ -584,8 +601,7 @@ def job_execute(job_id: int) -> None:
     what its run waited for: the run is ended here if it is done, since the
     job that queued this one did not ask (scheduler.job_settled).
     """
-    # The project is read only by jobs that use secrets or write datasets.
-    job_run = JobRun.objects.select_related("run", "run__cluster").get(pk=job_id)
+    job_run = _job_read(job_id)
     if job_run.phase == JobPhase.RUNNING:
         job_recover_if_lost(job_run)
         return
