@@ -46,28 +46,33 @@ def _release_spares(**_) -> None:
     spares_release()
 
 
-# How long after a task a kept database connection is used by the next one without
+# How long after a task a kept database connection is used by a job's task without
 # Django's health check (CONN_HEALTH_CHECKS), a query of its own.
 CONNECTION_TRUSTED_SECONDS = 1.0
 _last_task_end = -math.inf
 
 
 @task_prerun.connect
-def _recycle_database_connections(**_) -> None:
+def _recycle_database_connections(sender=None, **_) -> None:
     """Drop connections that are too old or broke, as Django does before a request.
 
     Django also has a kept connection checked with a query before its next
-    use: one round trip on every job, most of them right after the job
-    before used it. A connection the task before used less than
-    CONNECTION_TRUSTED_SECONDS ago is trusted, unless it saw an error or
-    outlived CONN_MAX_AGE.
+    use: one round trip on every job, most of them right after the task
+    before used it. For a job's task (runs.tasks.job_execute), whose first
+    read is made again on a new connection if the kept one broke
+    (executor._job_read), a connection is trusted when the task before
+    ended less than CONNECTION_TRUSTED_SECONDS ago, unless it saw an error
+    or outlived CONN_MAX_AGE. Every other task has its connections checked.
     """
     from django.db import close_old_connections, connections
+
+    from runs.queue import JOB_EXECUTE
 
     now = time.monotonic()
     kept = connections.all(initialized_only=True)
     if (
-        now - _last_task_end > CONNECTION_TRUSTED_SECONDS
+        getattr(sender, "name", None) != JOB_EXECUTE
+        or now - _last_task_end > CONNECTION_TRUSTED_SECONDS
         or any(c.errors_occurred for c in kept)
         or any(c.close_at is not None and now >= c.close_at for c in kept)
     ):

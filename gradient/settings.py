@@ -206,7 +206,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connection before and after every
 # task unless this is set, which costs a job a reconnect; connections are
-# kept for CONN_MAX_AGE instead and checked before reuse (gradient/celery.py).
+# kept for CONN_MAX_AGE instead and checked before reuse, but by a job's task
+# right after the task before (gradient/celery.py).
 CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -7,6 +7,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from gradient import celery
+from runs.queue import JOB_EXECUTE
 
 pytestmark = pytest.mark.django_db
 
@@ -20,17 +21,33 @@ def recycled(monkeypatch):
     return calls
 
 
-def test_a_connection_the_task_before_just_used_is_not_checked_again(recycled):
+class _Task:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+JOB_TASK = _Task(JOB_EXECUTE)
+
+
+def test_a_connection_the_task_before_just_used_is_not_checked_again_by_a_job(recycled):
     celery._note_task_end()
-    celery._recycle_database_connections()
+    celery._recycle_database_connections(sender=JOB_TASK)
 
     assert recycled == []
+
+
+def test_any_other_task_has_its_connections_checked(recycled):
+    """Only a job's task makes its first read again when the kept connection broke."""
+    celery._note_task_end()
+    celery._recycle_database_connections(sender=_Task("triggers.tasks.push_handle"))
+
+    assert recycled == [1]
 
 
 def test_a_connection_idle_since_the_last_task_is_checked(recycled, monkeypatch):
     celery._note_task_end()
     monkeypatch.setattr(celery, "_last_task_end", time.monotonic() - 5)
-    celery._recycle_database_connections()
+    celery._recycle_database_connections(sender=JOB_TASK)
 
     assert recycled == [1]
 
@@ -41,7 +58,7 @@ def test_a_connection_that_saw_an_error_or_outlived_its_age_is_checked(
 ):
     celery._note_task_end()
     monkeypatch.setattr(connection, trouble, True if trouble == "errors_occurred" else 0.0)
-    celery._recycle_database_connections()
+    celery._recycle_database_connections(sender=JOB_TASK)
 
     assert recycled == [1]
 
