@@ -102,6 +102,8 @@ class PreparedGet(Generic[M]):
     the read's CPU, on every job. The statement Django compiles for a
     placeholder key is kept with what turns its row into objects; each get
     sends it with the key and builds the same objects a queryset would.
+    It reads the default database, and takes a queryset of plain fields and
+    select_related (no annotations, no other parameters).
     """
 
     def __init__(self, queryset: QuerySet[M]) -> None:
@@ -111,7 +113,7 @@ class PreparedGet(Generic[M]):
     def _compile(self) -> tuple:
         compiled = self._compiled.get(connection.alias)
         if compiled is None:
-            query = self._queryset.filter(pk=_KEY_PLACEHOLDER).query
+            query = self._queryset.order_by().filter(pk=_KEY_PLACEHOLDER).query
             compiler = query.get_compiler(connection=connection)
             sql, params = compiler.as_sql()
             if tuple(params) != (_KEY_PLACEHOLDER,):
