@@ -47,7 +47,7 @@ def kind(network: bool) -> ReadyKind:
 def no_spares_left():
     yield
     ready_sandboxes.release_all()
-    group_networks.release()
+    group_networks.release_all()
 
 
 def _run(sandbox: Sandbox) -> tuple[int, str, int]:
@@ -362,12 +362,16 @@ def _network_of(sandbox: Sandbox) -> tuple[str, str]:
     return namespace, interfaces
 
 
+def _inode(network) -> str:
+    return os.readlink(network.namespace)
+
+
 @pytest.mark.parametrize("ahead", [True, False], ids=["ready-sandbox", "own-launcher"])
 def test_jobs_of_one_group_share_its_network_one_after_another_and_no_other_job_does(
     tmp_path, workdir, ahead
 ):
     """Making a namespace and a slirp4netns for every job cost a quarter of a host-mode
-    job's CPU; a worker process keeps its last group's network for that group's next job."""
+    job's CPU; a worker process keeps its last groups' networks for their next jobs."""
     # A folder outside the slot's makes the job start in a launcher of its own (bwrap.py).
     elsewhere = {} if ahead else {"/srv/data": tmp_path}
 
@@ -382,22 +386,65 @@ def test_jobs_of_one_group_share_its_network_one_after_another_and_no_other_job_
         )
 
     first, interfaces = _network_of(sandbox("workflow 1"))
-    kept = group_networks._network
     again, _ = _network_of(sandbox("workflow 1"))
     offline, offline_interfaces = _network_of(sandbox("workflow 1", network=False))
     other, other_interfaces = _network_of(sandbox("workflow 2"))
+    back, _ = _network_of(sandbox("workflow 1"))
 
     assert "tap0:" in interfaces and "tap0:" in other_interfaces
-    assert again == first, "the group's next job joins its network"
+    assert again == first and back == first, "the group's next jobs join its network"
     assert offline != first and "tap0:" not in offline_interfaces, "network off: only lo"
     assert other != first, "another group's job gets a network of its own"
-    assert not kept.alive() and kept.holder.wait(10) == 0, "the first group's network went"
-    assert kept.network.slirp.wait(10) is not None
+
+
+def test_a_worker_process_keeps_the_networks_of_its_last_groups_and_lets_older_ones_go():
+    from runs.engine.local.sandbox.network import KEPT_GROUPS
+
+    first = group_networks.join("workflow 0")
+    for number in range(1, KEPT_GROUPS + 1):
+        group_networks.join(f"workflow {number}")
+
+    assert not first.alive(), "the oldest group's network went"
+    assert first.holder.wait(10) == 0 and first.network.slirp.wait(10) is not None
+    assert list(group_networks._kept) == [f"workflow {n}" for n in range(1, KEPT_GROUPS + 1)]
+    assert group_networks.join("workflow 0") is not first
+
+
+def test_a_new_group_takes_the_network_made_ahead_which_no_job_used(workdir):
+    _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group="workflow 1"))
+    group_networks.prepare()
+    ahead = group_networks._ahead
+    assert ahead is not None and ahead.alive()
+    made = _inode(ahead)
+
+    joined, interfaces = _network_of(
+        Sandbox(argv=[], env={}, workdir=workdir, network_group="workflow 2")
+    )
+
+    assert joined == made and "tap0:" in interfaces
+    assert group_networks._kept["workflow 2"] is ahead
+    group_networks.prepare()
+    assert group_networks._ahead not in (None, ahead), "the next new group's is made"
+
+
+def test_no_tcp_metrics_of_a_groups_jobs_are_kept_for_its_later_jobs(workdir):
+    """The kernel keeps each destination a namespace's TCP connections reached, and any
+    process there may list them: a later job of the group would see where earlier went."""
+    sandbox = Sandbox(
+        argv=["cat", "/proc/sys/net/ipv4/tcp_no_metrics_save"],
+        env={},
+        workdir=workdir,
+        network_group=GROUP,
+    )
+
+    _, output, _ = _run(sandbox)
+
+    assert output.strip() == "1"
 
 
 def test_a_group_network_whose_slirp4netns_died_is_made_again(workdir):
     first, _ = _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group=GROUP))
-    broken = group_networks._network
+    broken = group_networks._kept[GROUP]
     broken.network.slirp.kill()
     broken.network.slirp.wait()
 
@@ -405,6 +452,16 @@ def test_a_group_network_whose_slirp4netns_died_is_made_again(workdir):
 
     assert again != first and "tap0:" in interfaces
     assert broken.holder.wait(10) == 0, "the broken network's holder went"
+
+
+def test_a_forgotten_groups_next_job_gets_a_new_network(workdir):
+    first, _ = _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group=GROUP))
+    forgotten = group_networks._kept[GROUP]
+
+    group_networks.forget(GROUP)
+    again, _ = _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group=GROUP))
+
+    assert again != first and forgotten.holder.wait(10) == 0
 
 
 def test_a_sandbox_given_no_group_shares_its_network_with_no_other(workdir):

@@ -228,6 +228,29 @@ def test_with_network_on_a_job_reaches_neither_loopback_nor_redis(world, listene
     assert "lo" in interfaces and len(interfaces - {"lo"}) >= 1, "network on has an outside link"
 
 
+def test_a_job_never_joins_the_network_of_another_workflows_jobs(world):
+    """A worker process keeps a workflow's network for that workflow's next jobs
+    (runs/engine/local/sandbox/network.py); no job of another workflow, of the same team
+    or of another, ever joins it. The worker runs one job at a time in one process."""
+    _network(world, True)
+    stranger = make_world("stranger")
+    Cluster.objects.filter(team=stranger.team, handle="local").update(allow_network=True)
+    spec = _script_job("readlink /proc/self/ns/net")
+
+    runs = [
+        wait_for_run(world.submit(spec, workflow="one")),
+        wait_for_run(world.submit(spec, workflow="one")),
+        wait_for_run(world.submit(spec, workflow="two")),
+        wait_for_run(stranger.submit(spec, workflow="one")),
+        wait_for_run(world.submit(spec, workflow="one")),
+    ]
+
+    assert [run.phase for run in runs] == ["SUCCEEDED"] * 5, job_log(runs[0], "attack")
+    first, again, other, strangers, back = (job_log(run, "attack").splitlines()[-1] for run in runs)
+    assert first.startswith("net:[") and again == first and back == first
+    assert other != first and strangers not in (first, other)
+
+
 def test_with_network_off_a_job_has_only_loopback(world):
     _network(world, False)
     run = wait_for_run(

@@ -19,9 +19,10 @@ environment, mounts, network) and nothing more:
 - no network (`--network=none`) when the cluster disallows it, else a
   slirp4netns user-mode network that cannot reach the host's loopback
   addresses, where Redis, PostgreSQL and the dashboard listen: under a root
-  worker the one host-mode jobs get, made ahead by the worker and joined
-  with `--network=ns:PATH` (sandbox/network.py says why podman does not
-  make it), else podman's own `slirp4netns:allow_host_loopback=false`;
+  worker the one host-mode jobs get, the network the worker keeps for the
+  job's workflow, joined with `--network=ns:PATH` (sandbox/network.py says
+  why podman does not make it), else podman's own
+  `slirp4netns:allow_host_loopback=false`;
 - capabilities dropped to those an image's package manager needs, no new
   privileges, a size-bounded /tmp, and cgroup limits on memory, CPUs and
   processes (`Limits`).

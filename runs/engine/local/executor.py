@@ -125,7 +125,11 @@ def _stop_process_tree(process: subprocess.Popen, grace: float) -> None:
 
 
 def _stop_container(container: Container, process: subprocess.Popen, grace: float) -> None:
-    """SIGTERM the container's processes, SIGKILL after `grace`: the container, not its client."""
+    """SIGTERM the container's processes, SIGKILL after `grace`: the container, not its client.
+
+    A container its engine does not stop may live on: it takes its group's
+    network with it, so that no later job shares a network with it.
+    """
     container.signal("TERM")
     try:
         process.wait(grace)
@@ -134,6 +138,7 @@ def _stop_container(container: Container, process: subprocess.Popen, grace: floa
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
+            group_networks.forget(container.sandbox.network_group)
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
@@ -306,8 +311,10 @@ def _run_attempt(
 
 
 def _spares_prepare() -> None:
-    """After a job: make what this process's next job of the same kind starts in (spares.py)."""
+    """After a job: make what this process's next job of the same kind starts in (spares.py),
+    and the network a new group's job takes (sandbox/network.py)."""
     ready_sandboxes.prepare_taken()
+    group_networks.prepare()
 
 
 def _in_container(job: Job, runtime: Runtime) -> bool:

@@ -70,9 +70,9 @@ from runs.engine.local.sandbox.ready import ready_sandboxes, stale_slots_remove
 
 
 def spares_release() -> None:
-    """A worker process that stops lets its spare sandboxes and its network go."""
+    """A worker process that stops lets its spare sandboxes and its networks go."""
     ready_sandboxes.release_all()
-    group_networks.release()
+    group_networks.release_all()
 
 
 __all__ = [

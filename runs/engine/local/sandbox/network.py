@@ -3,7 +3,7 @@
 A root worker makes a job's network before the job (launchers.py says why),
 and keeps it for the next jobs of the same *group* (the executor's group is
 the job's workflow) in the same worker process: a `GroupNetwork` is a
-namespace held by `unshare --net cat` and configured by slirp4netns
+namespace held by `unshare --net` and configured by slirp4netns
 (`UserModeNetwork`). A host-mode job's launcher joins it with `nsenter`, a
 container with podman's `--network=ns:`, so podman makes and tears down no
 namespace of its own (podman 4.3 left each one it made mounted under
@@ -13,15 +13,22 @@ slow).
 Keeping it is what makes a dependency hop cheap: making a namespace, starting
 slirp4netns in it and the kernel's teardown of the namespace cost about a
 quarter of the CPU a host-mode job took, on a machine whose two cores a
-chain of jobs keeps busy. The jobs of one group run one after another in a
+chain of jobs keeps busy. A worker process keeps the networks of the few
+groups it ran last (`KEPT_GROUPS`), and one made ahead, never used, that
+the next new group takes. The jobs of one group run one after another in a
 worker process (one job at a time), and a job cannot change the namespace
 it leaves to the next: it was made by the worker's root, outside any user
 namespace, so neither a host-mode job's unprivileged user nor a
 container's namespaced root holds a capability over its interfaces, routes
-or firewall, and every process of a job is gone before the next one starts.
-What a job can see of the one before (its closed connections, for a
-minute) stays within its group. A job of another group gets a new network
-and the old one goes.
+or firewall. A host-mode job's processes all end with it (its pid
+namespace); a container its engine could not be made to stop takes its
+group's network with it (executor.py). What a job can see or leave of the
+jobs before it stays within its group: their closed connections (TIME_WAIT,
+a minute), late replies to their UDP that slirp4netns still delivers, and
+slirp4netns itself, a user-mode TCP/IP stack running as root that lives as
+long as the network (one a job crashes is replaced for the next). TCP
+metrics, which would keep every destination the group's jobs reached, are
+not saved in the namespace.
 
 The holder's `cat` reads a pipe only the worker writes, and slirp4netns
 exits when its exit fd closes, so neither outlives the worker.
@@ -29,6 +36,7 @@ exits when its exit fd closes, so neither outlives the worker.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import tempfile
@@ -39,7 +47,14 @@ from typing import IO
 
 from django.conf import settings
 
-from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, SandboxUnavailable, program
+from runs.engine.local.sandbox.base import (
+    NETWORK_UP_SECONDS,
+    SandboxUnavailable,
+    job_user,
+    program,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def slirp_command() -> list[str]:
@@ -140,9 +155,16 @@ class UserModeNetwork:
         self.errors.close()
 
 
+# Made inside a new namespace, before `cat` holds it: TCP metrics (every destination
+# a job reached, readable by any later job) are not kept there.
+HOLDER_SCRIPT = "echo 1 > /proc/sys/net/ipv4/tcp_no_metrics_save && exec cat"
+# The networks of the groups a worker process ran last that it keeps.
+KEPT_GROUPS = 4
+
+
 @dataclass
 class GroupNetwork:
-    """A namespace held by `unshare --net cat` and served by slirp4netns, for one group's jobs."""
+    """A namespace held by `unshare --net … cat` and served by slirp4netns, for one group's jobs."""
 
     holder: subprocess.Popen
     network: UserModeNetwork
@@ -150,7 +172,8 @@ class GroupNetwork:
     @classmethod
     def make(cls) -> GroupNetwork:
         holder = subprocess.Popen(
-            [program("unshare", "util-linux"), "--net", "--", program("cat", "coreutils")],
+            [program("unshare", "util-linux"), "--net", "--", program("sh", "dash")]
+            + ["-c", HOLDER_SCRIPT],
             env={},
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -181,28 +204,61 @@ class GroupNetwork:
 
 
 class GroupNetworks:
-    """The network of this worker process's last group, kept for that group's next job."""
+    """The networks of this worker process's last few groups, and one made ahead for a new one."""
 
     def __init__(self) -> None:
-        self._group: str | None = None
-        self._network: GroupNetwork | None = None
+        # Oldest first: the first one goes when more than KEPT_GROUPS are kept.
+        self._kept: dict[str, GroupNetwork] = {}
+        self._ahead: GroupNetwork | None = None
+        self._ahead_taken = False
 
     def join(self, group: str) -> GroupNetwork:
-        """The group's network: the one kept if it is the group's and whole, else a new one."""
-        if self._network is not None and (self._group != group or not self._network.alive()):
-            self.release()
-        if self._network is None:
-            self._network = GroupNetwork.make()
-            self._group = group
-        return self._network
+        """The group's network: the one kept if it is whole, else the one made ahead, else new."""
+        network = self._kept.pop(group, None)
+        if network is not None and not network.alive():
+            network.release()
+            network = None
+        if network is None:
+            network, self._ahead = self._ahead, None
+            self._ahead_taken = True
+            if network is not None and not network.alive():
+                network.release()
+                network = None
+            if network is None:
+                network = GroupNetwork.make()
+        self._kept[group] = network
+        while len(self._kept) > KEPT_GROUPS:
+            self._kept.pop(next(iter(self._kept))).release()
+        return network
 
-    def release(self) -> None:
-        if self._network is not None:
-            self._network.release()
-        self._network = self._group = None
+    def forget(self, group: str) -> None:
+        """Let the group's network go: its next job gets a new one."""
+        network = self._kept.pop(group, None)
+        if network is not None:
+            network.release()
+
+    def prepare(self) -> None:
+        """After a job: make the network a new group takes, once the last one was taken."""
+        if not self._ahead_taken or job_user() is None:
+            return
+        self._ahead_taken = False
+        try:
+            self._ahead = GroupNetwork.make()
+        except Exception:  # after a job has settled: never take its worker down
+            # The next new group makes its own and fails with this message, where a person sees it.
+            logger.exception("could not make a network ahead for the next job")
+
+    def release_all(self) -> None:
+        """Let every network go (its worker process is stopping), and make no more."""
+        self._ahead_taken = False
+        for network in [*self._kept.values(), self._ahead]:
+            if network is not None:
+                network.release()
+        self._kept.clear()
+        self._ahead = None
 
 
-# The network this worker process's jobs with network on join (a root worker only).
+# The networks this worker process's jobs with network on join (a root worker only).
 group_networks = GroupNetworks()
 
 

@@ -22,9 +22,10 @@ the mounts, one write, the job's exec):
 
 A ready sandbox serves one job. Its kind (network off, or the group whose
 network it is in, and the limits built into it: /tmp's size, the rlimits)
-must match the job's; the worker keeps one of the kind of its last job
-(spares.py). A job whose folders lie
-elsewhere (a local git checkout's) starts the old way (bwrap.py).
+must match the job's; the worker keeps one of each of the few kinds its
+last jobs took (spares.py), in the networks it keeps for their groups
+(network.py). A job whose folders lie elsewhere (a local git checkout's)
+starts the old way (bwrap.py).
 
 A slot's mounts are the host's: the worker detaches them as soon as the
 job's processes are gone (before anything reads or removes its folders),
