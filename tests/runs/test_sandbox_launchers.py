@@ -492,3 +492,16 @@ def test_a_worker_process_keeps_spares_of_the_few_kinds_it_took_last():
     for gone in made[:2]:
         assert gone.process.wait(10) is not None, "the oldest spares were let go"
         assert not gone.slot.folder.exists()
+
+
+def test_a_network_is_held_where_tcp_metrics_cannot_be_turned_off(workdir, monkeypatch):
+    """A worker in a container usually has a read-only /proc/sys: its jobs keep a network."""
+    from runs.engine.local.sandbox import network
+
+    unwritable = network.HOLDER_SCRIPT.replace("/proc/sys/net/ipv4/", "/proc/no-such-folder/")
+    assert unwritable != network.HOLDER_SCRIPT
+    monkeypatch.setattr(network, "HOLDER_SCRIPT", unwritable)
+
+    _, interfaces = _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group=GROUP))
+
+    assert "tap0:" in interfaces

@@ -28,7 +28,8 @@ a minute), late replies to their UDP that slirp4netns still delivers, and
 slirp4netns itself, a user-mode TCP/IP stack running as root that lives as
 long as the network (one a job crashes is replaced for the next). TCP
 metrics, which would keep every destination the group's jobs reached, are
-not saved in the namespace.
+not saved in the namespace, where the worker may set that (not where
+/proc/sys is read-only, as in most containers).
 
 The holder's `cat` reads a pipe only the worker writes, and slirp4netns
 exits when its exit fd closes, so neither outlives the worker.
@@ -155,9 +156,10 @@ class UserModeNetwork:
         self.errors.close()
 
 
-# Made inside a new namespace, before `cat` holds it: TCP metrics (every destination
-# a job reached, readable by any later job) are not kept there.
-HOLDER_SCRIPT = "echo 1 > /proc/sys/net/ipv4/tcp_no_metrics_save && exec cat"
+# Run inside a new namespace, before `cat` holds it: TCP metrics (every destination
+# a job reached, readable by any later job) are not kept there. Where /proc/sys is
+# read-only (a worker in a container) the namespace is held all the same.
+HOLDER_SCRIPT = "echo 1 > /proc/sys/net/ipv4/tcp_no_metrics_save; exec cat"
 # The networks of the groups a worker process ran last that it keeps.
 KEPT_GROUPS = 4
 
