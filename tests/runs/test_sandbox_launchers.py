@@ -416,7 +416,7 @@ def test_a_worker_process_keeps_the_networks_of_its_last_groups_and_lets_older_o
 def test_a_new_group_takes_the_network_made_ahead_which_no_job_used(workdir):
     _network_of(Sandbox(argv=[], env={}, workdir=workdir, network_group="workflow 1"))
     group_networks.prepare()
-    ahead = group_networks._ahead
+    ahead = group_networks._fresh._ready.get(None)
     assert ahead is not None and ahead.alive()
     made = _inode(ahead)
 
@@ -427,7 +427,9 @@ def test_a_new_group_takes_the_network_made_ahead_which_no_job_used(workdir):
     assert joined == made and "tap0:" in interfaces
     assert group_networks._kept["workflow 2"] is ahead
     group_networks.prepare()
-    assert group_networks._ahead not in (None, ahead), "the next new group's is made"
+    assert group_networks._fresh._ready.get(None) not in (None, ahead), (
+        "the next new group's is made"
+    )
 
 
 def test_no_tcp_metrics_of_a_groups_jobs_are_kept_for_its_later_jobs(workdir):

@@ -154,16 +154,16 @@ class Sandbox:
         if job_user() is None:
             return self._start_rootless()
         mounts = self.mounts()
+        group = self.network_group if self.network else None
         if slot_serves(mounts):
-            kind = ReadyKind(self.network_group if self.network else None, self.limits)
-            ready = ready_sandboxes.take(kind)
+            ready = ready_sandboxes.take(ReadyKind(group, self.limits))
             try:
                 process = ready.start(mounts, self.environment(), self.argv, self.hostname)
             except BaseException:
                 ready.release()
                 raise
             return RunningSandbox(process=process, launcher=ready)
-        launcher = Launcher.make(group_networks.join(self.network_group) if self.network else None)
+        launcher = Launcher.make(group_networks.join(group))
         try:
             command = self.command(
                 cgroups=launcher.cgroups, in_own_network=self.network, launched=True

@@ -37,7 +37,6 @@ exits when its exit fd closes, so neither outlives the worker.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import tempfile
@@ -48,14 +47,8 @@ from typing import IO
 
 from django.conf import settings
 
-from runs.engine.local.sandbox.base import (
-    NETWORK_UP_SECONDS,
-    SandboxUnavailable,
-    job_user,
-    program,
-)
-
-logger = logging.getLogger(__name__)
+from runs.engine.local.sandbox.base import NETWORK_UP_SECONDS, SandboxUnavailable, program
+from runs.engine.local.sandbox.spares import Spares
 
 
 def slirp_command() -> list[str]:
@@ -211,23 +204,20 @@ class GroupNetworks:
     def __init__(self) -> None:
         # Oldest first: the first one goes when more than KEPT_GROUPS are kept.
         self._kept: dict[str, GroupNetwork] = {}
-        self._ahead: GroupNetwork | None = None
-        self._ahead_taken = False
+        # The network the next new group takes, made after a job once the last one was taken.
+        self._fresh: Spares[None, GroupNetwork] = Spares(lambda _: GroupNetwork.make())
 
-    def join(self, group: str) -> GroupNetwork:
-        """The group's network: the one kept if it is whole, else the one made ahead, else new."""
+    def join(self, group: str | None) -> GroupNetwork | None:
+        """The group's network: the one kept if it is whole, else the one made ahead, else
+        new; None for no group (a job with network off)."""
+        if group is None:
+            return None
         network = self._kept.pop(group, None)
         if network is not None and not network.alive():
             network.release()
             network = None
         if network is None:
-            network, self._ahead = self._ahead, None
-            self._ahead_taken = True
-            if network is not None and not network.alive():
-                network.release()
-                network = None
-            if network is None:
-                network = GroupNetwork.make()
+            network = self._fresh.take(None)
         self._kept[group] = network
         while len(self._kept) > KEPT_GROUPS:
             self._kept.pop(next(iter(self._kept))).release()
@@ -241,23 +231,13 @@ class GroupNetworks:
 
     def prepare(self) -> None:
         """After a job: make the network a new group takes, once the last one was taken."""
-        if not self._ahead_taken or job_user() is None:
-            return
-        self._ahead_taken = False
-        try:
-            self._ahead = GroupNetwork.make()
-        except Exception:  # after a job has settled: never take its worker down
-            # The next new group makes its own and fails with this message, where a person sees it.
-            logger.exception("could not make a network ahead for the next job")
+        self._fresh.prepare_taken()
 
     def release_all(self) -> None:
         """Let every network go (its worker process is stopping), and make no more."""
-        self._ahead_taken = False
-        for network in [*self._kept.values(), self._ahead]:
-            if network is not None:
-                network.release()
-        self._kept.clear()
-        self._ahead = None
+        self._fresh.release_all()
+        while self._kept:
+            self._kept.popitem()[1].release()
 
 
 # The networks this worker process's jobs with network on join (a root worker only).

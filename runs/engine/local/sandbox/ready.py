@@ -209,9 +209,7 @@ class ReadySandbox:
         )
         theirs = (info_write, ready_write, job_read)
         try:
-            group = kind.network_group
-            network = None if group is None else group_networks.join(group)
-            launcher = Launcher.make(network, pass_fds=theirs)
+            launcher = Launcher.make(group_networks.join(kind.network_group), pass_fds=theirs)
         except BaseException:
             for fd in (info_read, ready_read, job_write):
                 os.close(fd)
