@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from django.db import connection
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.models.sql.compiler import SQLCompiler
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,20 @@ M = TypeVar("M", bound=Model)
 _KEY_PLACEHOLDER = -1
 
 
+@dataclass(frozen=True)
+class _CompiledGet:
+    """A get's statement and what turns its row into objects, as Django's ModelIterable does."""
+
+    sql: str
+    compiler: SQLCompiler
+    converters: dict
+    # Where the model's own columns lie in the row, and the fields they fill.
+    start: int
+    end: int
+    names: list[str]
+    populators: list
+
+
 class PreparedGet(Generic[M]):
     """`queryset.get(pk=…)` for one queryset (with its select_related), compiled once.
 
@@ -108,11 +123,10 @@ class PreparedGet(Generic[M]):
 
     def __init__(self, queryset: QuerySet[M]) -> None:
         self._queryset = queryset
-        self._compiled: dict[str, tuple] = {}
+        self._compiled: _CompiledGet | None = None
 
-    def _compile(self) -> tuple:
-        compiled = self._compiled.get(connection.alias)
-        if compiled is None:
+    def _compile(self) -> _CompiledGet:
+        if self._compiled is None:
             query = self._queryset.order_by().filter(pk=_KEY_PLACEHOLDER).query
             compiler = query.get_compiler(connection=connection)
             sql, params = compiler.as_sql()
@@ -120,29 +134,32 @@ class PreparedGet(Generic[M]):
                 raise ValueError(f"cannot prepare a get with parameters {params!r}")
             fields = compiler.klass_info["select_fields"]
             start, end = fields[0], fields[-1] + 1
-            names = [column[0].target.attname for column in compiler.select[start:end]]
-            selected = [column[0] for column in compiler.select[: compiler.col_count]]
-            compiled = (
-                sql,
-                compiler,
-                compiler.get_converters(selected),
-                (start, end, names),
-                get_related_populators(compiler.klass_info, compiler.select, connection.alias),
+            self._compiled = _CompiledGet(
+                sql=sql,
+                compiler=compiler,
+                converters=compiler.get_converters(
+                    [column[0] for column in compiler.select[: compiler.col_count]]
+                ),
+                start=start,
+                end=end,
+                names=[column[0].target.attname for column in compiler.select[start:end]],
+                populators=get_related_populators(
+                    compiler.klass_info, compiler.select, connection.alias
+                ),
             )
-            self._compiled[connection.alias] = compiled
-        return compiled
+        return self._compiled
 
     def get(self, pk: int) -> M:
-        sql, compiler, converters, (start, end, names), populators = self._compile()
+        compiled = self._compile()
         with connection.cursor() as cursor:
-            cursor.execute(sql, [pk])
+            cursor.execute(compiled.sql, [pk])
             row = cursor.fetchone()
         model = self._queryset.model
         if row is None:
             raise model.DoesNotExist(f"{model.__name__} {pk} does not exist")
-        if converters:
-            row = next(iter(compiler.apply_converters([row], converters)))
-        found = model.from_db(connection.alias, names, row[start:end])
-        for populator in populators:
+        if compiled.converters:
+            row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
+        found = model.from_db(connection.alias, compiled.names, row[compiled.start : compiled.end])
+        for populator in compiled.populators:
             populator.populate(row, found)
         return found
