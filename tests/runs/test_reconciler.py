@@ -221,17 +221,16 @@ def test_the_tasks_the_queue_names_exist():
 @pytest.fixture
 def broker(monkeypatch, waiting):
     """A broker that can be down: while it is, every message is refused as Redis refuses it."""
-    from celery import current_app
-    from kombu.exceptions import OperationalError
+    import redis
 
     state = {"down": False, "sent": []}
 
-    def send_task(name, args=(), **options):
+    def push(name, args):
         if state["down"]:
-            raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379: refused")
         state["sent"].extend((name, i) for i in args)
 
-    monkeypatch.setattr(current_app, "send_task", send_task)
+    monkeypatch.setattr(queue, "_push", push)
     return state
 
 
