@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import transaction
@@ -108,41 +109,69 @@ class LogWriter:
         if self.pending and time.monotonic() - self.last_flush >= BATCH_SECONDS:
             self.flush()
 
-    def close(self, *, count: bool = True) -> int:
-        """Store what is left; how many lines that was.
+    def close(self) -> int:
+        """Store what is left; how many lines that was."""
+        self._emit_partial()
+        return self.flush()
 
-        With `count` false the caller adds them to the job's `log_line_count`
-        itself, in the statement that moves the job to its final phase
-        (executor._settle), one round trip less on every job's end.
-        """
+    def last_lines(self) -> LogLines | None:
+        """What is left, taken to be stored by the caller: by the statement that moves
+        the job to its final phase (runs.transitions.job_transition), or by `store`."""
+        self._emit_partial()
+        return self._take()
+
+    def flush(self) -> int:
+        lines = self._take()
+        if lines is None:
+            return 0
+        self.store(lines)
+        return len(lines.lines)
+
+    def store(self, lines: LogLines) -> None:
+        """Store lines taken from this writer and count them in the job's `log_line_count`."""
+        with transaction.atomic(savepoint=False):
+            rows.insert(lines.row())
+            rows.update(
+                JobRun, where={"id": self.job_id}, values={"log_line_count": Add(len(lines.lines))}
+            )
+            publish_on_commit(self.run_id, lines.event())
+
+    def _emit_partial(self) -> None:
         if self.partial or self.dropped:
             self._emit(self.partial)
             self.partial = b""
-        return self.flush(count=count)
 
-    def count(self, lines: int) -> None:
-        """Add `lines` stored lines to the job's `log_line_count`."""
-        rows.update(JobRun, where={"id": self.job_id}, values={"log_line_count": Add(lines)})
-
-    def flush(self, *, count: bool = True) -> int:
+    def _take(self) -> LogLines | None:
         self.last_flush = time.monotonic()
         if not self.pending:
-            return 0
+            return None
         lines, self.pending = self.pending, []
-        first = self.next_line
-        # Inside a caller's transaction this adds no savepoint of its own (on
-        # PostgreSQL, two round trips saved on every job's last write).
-        with transaction.atomic(savepoint=False):
-            rows.insert(
-                LogChunk,
-                {"job": self.job_id, "first_line": first, "line_count": len(lines), "lines": lines},
-            )
-            if count:
-                self.count(len(lines))
-            publish_on_commit(
-                self.run_id,
-                {"type": "job.log", "job": self.job_name, "first": first, "lines": lines},
-            )
+        taken = LogLines(self.job_id, self.job_name, self.run_id, self.next_line, lines)
         self.next_line += len(lines)
         self.lines_written += len(lines)
-        return len(lines)
+        return taken
+
+
+@dataclass(frozen=True)
+class LogLines:
+    """Consecutive lines of one job's log from line number `first`, to be stored as one chunk."""
+
+    job_id: int
+    job_name: str
+    run_id: int
+    first: int
+    lines: list[list[str]]
+
+    def row(self) -> rows.Row:
+        return rows.Row(
+            LogChunk,
+            {
+                "job": self.job_id,
+                "first_line": self.first,
+                "line_count": len(self.lines),
+                "lines": self.lines,
+            },
+        )
+
+    def event(self) -> dict:
+        return {"type": "job.log", "job": self.job_name, "first": self.first, "lines": self.lines}

@@ -4,9 +4,13 @@ Each job of the local engine makes these on the path from one job's end
 to the next job's start; building them as querysets cost Django's compiler
 several times what the database took. These helpers send the same statements
 directly, with each value prepared by the model's own field, so they behave
-the same on SQLite and PostgreSQL. The one read (`PreparedGet`: a job with
-its run and cluster) is compiled by Django once per process and its rows made
-into objects by Django's own converters and populators.
+the same on SQLite and PostgreSQL. On PostgreSQL each statement is a round
+trip, and on a busy machine each one waits for the database's process to
+get a CPU (~1 ms on this project's 2-core machines): the final move and the
+job's last log lines are one statement there (`update`'s `then_insert`).
+The one read (`PreparedGet`: a job with its run and cluster) is compiled by
+Django once per process and its rows made into objects by Django's own
+converters and populators.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
@@ -32,12 +36,35 @@ def _column(model: type[Model], name: str):
     return field, connection.ops.quote_name(field.column)
 
 
+@dataclass(frozen=True)
+class Row:
+    """One row of `model` to INSERT, its primary key from the database."""
+
+    model: type[Model]
+    values: dict[str, object]
+
+    def sql(self) -> tuple[str, str, list]:
+        """`INSERT INTO table (columns)`, the placeholders of its values, and the values."""
+        columns, parameters = [], []
+        for name, value in self.values.items():
+            field, column = _column(self.model, name)
+            columns.append(column)
+            parameters.append(field.get_db_prep_save(value, connection))
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)})",
+            ", ".join(["%s"] * len(columns)),
+            parameters,
+        )
+
+
 def update(
     model: type[Model],
     *,
     where: dict[str, object],
     values: dict[str, object],
     returning: tuple[str, ...] = (),
+    then_insert: Row | None = None,
 ) -> list[tuple]:
     """UPDATE the rows matching every `where` item with `values`.
 
@@ -45,6 +72,12 @@ def update(
     the changed rows' `returning` columns as they are after the update (one
     statement, so they are the ones this update wrote), or an empty tuple
     per changed row.
+
+    `then_insert` is inserted when (and only when) the update changed a row,
+    in the same transaction: on PostgreSQL in the same statement, so that
+    outside a transaction the two cost one round trip, not four (BEGIN and
+    COMMIT are round trips of their own, and each one waits for the database
+    process to get a CPU on a busy machine).
     """
     assignments, parameters = [], []
     for name, value in values.items():
@@ -66,29 +99,53 @@ def update(
             parameters.append(field.get_db_prep_value(value, connection))
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"
+    if then_insert is not None:
+        return _update_then_insert(sql, parameters, model, returning, then_insert)
     if not returning:
         with connection.cursor() as cursor:
             cursor.execute(sql, parameters)
             return [()] * cursor.rowcount
-    sql += " RETURNING " + ", ".join(_column(model, name)[1] for name in returning)
+    return _fetched(sql + _returning(model, returning), parameters)
+
+
+def _returning(model: type[Model], names: tuple[str, ...]) -> str:
+    # A changed row is known by its primary key when the caller wants nothing of it.
+    names = names or (model._meta.pk.name,)
+    return " RETURNING " + ", ".join(_column(model, name)[1] for name in names)
+
+
+def _fetched(sql: str, parameters: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         return [tuple(row) for row in cursor.fetchall()]
 
 
-def insert(model: type[Model], values: dict[str, object]) -> None:
-    """INSERT one row with `values` (the primary key comes from the database)."""
-    columns, parameters = [], []
-    for name, value in values.items():
-        field, column = _column(model, name)
-        columns.append(column)
-        parameters.append(field.get_db_prep_save(value, connection))
-    table = connection.ops.quote_name(model._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(columns))
+def _update_then_insert(
+    update_sql: str, parameters: list, model: type[Model], returning: tuple[str, ...], row: Row
+) -> list[tuple]:
+    returned = _returning(model, returning)
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            changed = _fetched(update_sql + returned, parameters)
+            if changed:
+                insert(row)
+        return changed if returning else [()] * len(changed)
+    insert_sql, placeholders, insert_parameters = row.sql()
+    columns = returned.removeprefix(" RETURNING ")
+    changed = _fetched(
+        f"WITH changed AS ({update_sql}{returned}), "
+        f"inserted AS ({insert_sql} SELECT {placeholders} FROM changed) "
+        f"SELECT {columns} FROM changed",
+        [*parameters, *insert_parameters],
+    )
+    return changed if returning else [()] * len(changed)
+
+
+def insert(row: Row) -> None:
+    """INSERT one row (its primary key comes from the database)."""
+    sql, placeholders, parameters = row.sql()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", parameters
-        )
+        cursor.execute(f"{sql} VALUES ({placeholders})", parameters)
 
 
 M = TypeVar("M", bound=Model)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from runs import rows
 from runs.events import publish_on_commit
+from runs.logs import LogLines
 from runs.models import JobPhase, JobRun, Run, RunPhase
 from runs.rows import Add
 from workflows.spec import WorkflowSpec
@@ -90,7 +91,7 @@ def job_transition(
     exit_code: int | None = None,
     outputs: dict | None = None,
     attempts: list | None = None,
-    log_lines: int = 0,
+    last_lines: LogLines | None = None,
 ) -> bool:
     """Move a job to phase `to`; False when its current phase does not allow it.
 
@@ -98,8 +99,10 @@ def job_transition(
     job to be at that attempt, so a stale worker cannot finish an attempt that
     was retried meanwhile. Moving to RUNNING starts the next attempt and
     writes the first heartbeat. The move is one statement, which also returns
-    what the event names, so it needs no transaction of its own. `log_lines`
-    the mover stored last are counted in the same statement (LogWriter.close).
+    what the event names, so it needs no transaction of its own. A job's
+    `last_lines` (LogWriter.last_lines) are stored and counted by the same
+    statement, and only if the job moves: a job is never final before its
+    log is complete, and its end costs one round trip.
     """
     if to not in JobPhase.values:
         raise UnknownPhase(to)
@@ -120,15 +123,23 @@ def job_transition(
         changes["outputs"] = outputs
     if attempts is not None:
         changes["attempts"] = attempts
-    if log_lines:
-        changes["log_line_count"] = Add(log_lines)
+    if last_lines is not None:
+        changes["log_line_count"] = Add(len(last_lines.lines))
     where: dict = {"id": job_id, "phase": sources}
     if attempt is not None:
         where["attempt"] = attempt
-    moved = rows.update(JobRun, where=where, values=changes, returning=("run", "name", "attempt"))
+    moved = rows.update(
+        JobRun,
+        where=where,
+        values=changes,
+        returning=("run", "name", "attempt"),
+        then_insert=last_lines.row() if last_lines is not None else None,
+    )
     if not moved:
         return False
     ((run_id, name, current_attempt),) = moved
+    if last_lines is not None:
+        publish_on_commit(run_id, last_lines.event())
     fields = {"job": name, "attempt": current_attempt}
     if exit_code is not None:
         fields["exitCode"] = exit_code

@@ -1,6 +1,7 @@
 """runs.rows: the engine's hot-path statements behave like the querysets they replace."""
 
 import pytest
+from django.db import IntegrityError
 
 from runs import rows
 from runs.models import JobRun, LogChunk
@@ -56,10 +57,71 @@ def test_insert_adds_a_row_read_back_as_the_model_reads_it():
     job = JobRunFactory()
     lines = [["2026-11-27T06:00:00.000Z", "hello"], ["2026-11-27T06:00:00.001Z", "wörld"]]
 
-    rows.insert(LogChunk, {"job": job.pk, "first_line": 1, "line_count": 2, "lines": lines})
+    rows.insert(rows.Row(LogChunk, _chunk(job, first=1, lines=lines)))
 
     chunk = LogChunk.objects.get(job=job)
     assert (chunk.first_line, chunk.line_count, chunk.lines) == (1, 2, lines)
+
+
+def _chunk(job, first, lines):
+    return {"job": job.pk, "first_line": first, "line_count": len(lines), "lines": lines}
+
+
+LINES = [["2026-11-30T06:00:00.000Z", "the last wörds"]]
+
+
+# Outside a transaction, as a worker makes it: on PostgreSQL, one statement on its own.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("returning", [("run", "attempt"), ()], ids=["returning", "no-returning"])
+def test_an_update_that_changes_a_row_inserts_the_row_it_was_given(returning):
+    job = JobRunFactory(phase="RUNNING", attempt=2)
+
+    changed = rows.update(
+        JobRun,
+        where={"id": job.pk, "phase": "RUNNING"},
+        values={"phase": "SUCCEEDED", "log_line_count": Add(1)},
+        returning=returning,
+        then_insert=rows.Row(LogChunk, _chunk(job, first=1, lines=LINES)),
+    )
+
+    assert changed == [(job.run_id, 2) if returning else ()]
+    job.refresh_from_db()
+    assert (job.phase, job.log_line_count) == ("SUCCEEDED", 1)
+    chunk = LogChunk.objects.get(job=job)
+    assert (chunk.first_line, chunk.line_count, chunk.lines) == (1, 1, LINES)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_that_changes_nothing_inserts_nothing():
+    job = JobRunFactory(phase="PENDING")
+
+    changed = rows.update(
+        JobRun,
+        where={"id": job.pk, "phase": "RUNNING"},
+        values={"phase": "SUCCEEDED"},
+        returning=("run",),
+        then_insert=rows.Row(LogChunk, _chunk(job, first=1, lines=LINES)),
+    )
+
+    assert changed == []
+    assert not LogChunk.objects.filter(job=job).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_insert_that_fails_undoes_the_update():
+    job = JobRunFactory(phase="RUNNING")
+    rows.insert(rows.Row(LogChunk, _chunk(job, first=1, lines=LINES)))
+
+    with pytest.raises(IntegrityError):
+        rows.update(
+            JobRun,
+            where={"id": job.pk},
+            values={"phase": "SUCCEEDED"},
+            then_insert=rows.Row(LogChunk, _chunk(job, first=1, lines=LINES)),
+        )
+
+    job.refresh_from_db()
+    assert job.phase == "RUNNING"
 
 
 def test_a_prepared_get_builds_what_the_queryset_would_with_its_related_rows():

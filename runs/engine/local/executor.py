@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from runs import queue, rows
@@ -528,9 +528,9 @@ def _attempt_record(job_run: JobRun, outcome: Outcome) -> AttemptRecord:
 def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | None = None) -> None:
     """Record the attempt and move the job on: retry, or its final phase.
 
-    The job's last log lines are stored in the same transaction as the move,
-    so a job is never final before its log is complete (the CLI's PSEOF
-    relies on that), and the two cost one commit; the move counts them.
+    The job's last log lines are stored by the statement that moves it, so a
+    job is never final before its log is complete (the CLI's PSEOF relies
+    on that), and the two cost one round trip.
     """
     attempts = [*attempts_from_json(job_run.attempts), _attempt_record(job_run, outcome)]
     retry = not outcome.ok and not outcome.canceled and job_run.attempt <= job.retries
@@ -561,11 +561,11 @@ def _settle(job_run: JobRun, job: Job, outcome: Outcome, writer: LogWriter | Non
         moved = move()
     else:
         try:
-            with transaction.atomic():
-                stored = writer.close(count=False)
-                moved = move(log_lines=stored)
-                if not moved and stored:
-                    writer.count(stored)
+            last_lines = writer.last_lines()
+            moved = move(last_lines=last_lines)
+            if not moved and last_lines is not None:
+                # The attempt was settled elsewhere (lost, retried): the lines are still its log.
+                writer.store(last_lines)
         except DatabaseError:
             # The job's phase must move on even when its last lines cannot be stored.
             logger.exception("could not store the last log lines of job %s", job_run.pk)
