@@ -59,8 +59,8 @@ def _recycle_database_connections(sender=None, **_) -> None:
     Django also has a kept connection checked with a query before its next
     use: one round trip on every job, most of them right after the task
     before used it. For a job's task (runs.tasks.job_execute), whose first
-    read is made again on a new connection if the kept one broke
-    (executor._job_read), a connection is trusted when the task before
+    statement is made again on a new connection if the kept one broke
+    (executor._job_claim), a connection is trusted when the task before
     ended less than CONNECTION_TRUSTED_SECONDS ago, unless it saw an error
     or outlived CONN_MAX_AGE. Every other task has its connections checked.
     """

@@ -37,6 +37,14 @@ def _column(model: type[Model], name: str):
 
 
 @dataclass(frozen=True)
+class In:
+    """A `where` value for a foreign key: it names a `model` row where every `where` item holds."""
+
+    model: type[Model]
+    where: dict[str, object]
+
+
+@dataclass(frozen=True)
 class Row:
     """One row of `model` to INSERT, its primary key from the database."""
 
@@ -68,7 +76,8 @@ def update(
 ) -> list[tuple]:
     """UPDATE the rows matching every `where` item with `values`.
 
-    A `where` value that is a list or tuple matches any of its items. Returns
+    A `where` value that is a list or tuple matches any of its items, an `In`
+    the keys of the rows it describes. Returns
     the changed rows' `returning` columns as they are after the update (one
     statement, so they are the ones this update wrote), or an empty tuple
     per changed row.
@@ -79,6 +88,19 @@ def update(
     COMMIT are round trips of their own, and each one waits for the database
     process to get a CPU on a busy machine).
     """
+    sql, parameters = _update_sql(model, where, values)
+    if then_insert is not None:
+        return _update_then_insert(sql, parameters, model, returning, then_insert)
+    if not returning:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            return [()] * cursor.rowcount
+    return _fetched(sql + _returning(model, returning), parameters)
+
+
+def _update_sql(
+    model: type[Model], where: dict[str, object], values: dict[str, object]
+) -> tuple[str, list]:
     assignments, parameters = [], []
     for name, value in values.items():
         field, column = _column(model, name)
@@ -88,24 +110,31 @@ def update(
         else:
             assignments.append(f"{column} = %s")
             parameters.append(field.get_db_prep_save(value, connection))
-    conditions = []
+    conditions, condition_parameters = _conditions(model, where)
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {conditions}"
+    return sql, parameters + condition_parameters
+
+
+def _conditions(model: type[Model], where: dict[str, object]) -> tuple[str, list]:
+    """`where` as SQL conditions all joined by AND, and their parameters."""
+    conditions, parameters = [], []
     for name, value in where.items():
         field, column = _column(model, name)
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, In):
+            related = value.model
+            inner, inner_parameters = _conditions(related, value.where)
+            key = connection.ops.quote_name(related._meta.pk.column)
+            table = connection.ops.quote_name(related._meta.db_table)
+            conditions.append(f"{column} IN (SELECT {key} FROM {table} WHERE {inner})")
+            parameters.extend(inner_parameters)
+        elif isinstance(value, (list, tuple)):
             conditions.append(f"{column} IN ({', '.join(['%s'] * len(value))})")
             parameters.extend(field.get_db_prep_value(item, connection) for item in value)
         else:
             conditions.append(f"{column} = %s")
             parameters.append(field.get_db_prep_value(value, connection))
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"
-    if then_insert is not None:
-        return _update_then_insert(sql, parameters, model, returning, then_insert)
-    if not returning:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, parameters)
-            return [()] * cursor.rowcount
-    return _fetched(sql + _returning(model, returning), parameters)
+    return " AND ".join(conditions), parameters
 
 
 def _returning(model: type[Model], names: tuple[str, ...]) -> str:
@@ -207,13 +236,37 @@ class PreparedGet(Generic[M]):
         return self._compiled
 
     def get(self, pk: int) -> M:
+        found = self._get(pk)
+        if found is None:
+            model = self._queryset.model
+            raise model.DoesNotExist(f"{model.__name__} {pk} does not exist")
+        return found
+
+    def update_then_get(
+        self, pk: int, *, where: dict[str, object], values: dict[str, object]
+    ) -> M | None:
+        """UPDATE the row `pk` names with `values` where every `where` item holds (as
+        `update` does), then get it as it is after; None when the update changed nothing.
+
+        On PostgreSQL one statement, one round trip: the get reads the row the
+        UPDATE returns from a WITH query named as the model's table, which
+        stands for the table in the compiled get.
+        """
+        model = self._queryset.model
+        sql, parameters = _update_sql(model, {model._meta.pk.name: pk, **where}, values)
+        if connection.vendor != "postgresql":
+            return self._get(pk) if _fetched(sql + _returning(model, ()), parameters) else None
+        table = connection.ops.quote_name(model._meta.db_table)
+        return self._get(pk, prefix=(f"WITH {table} AS ({sql} RETURNING *) ", parameters))
+
+    def _get(self, pk: int, prefix: tuple[str, list] = ("", [])) -> M | None:
         compiled = self._compile()
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, [pk])
+            cursor.execute(prefix[0] + compiled.sql, [*prefix[1], pk])
             row = cursor.fetchone()
         model = self._queryset.model
         if row is None:
-            raise model.DoesNotExist(f"{model.__name__} {pk} does not exist")
+            return None
         if compiled.converters:
             row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
         found = model.from_db(connection.alias, compiled.names, row[compiled.start : compiled.end])

@@ -112,7 +112,7 @@ def job_transition(
     now = timezone.now()
     changes: dict = {"phase": to}
     if to == JobPhase.RUNNING:
-        changes.update(started=now, finished=None, heartbeat=now, attempt=Add(1), exit_code=None)
+        changes.update(_attempt_start(now))
     if to in JOB_FINAL:
         changes["finished"] = now
     if message is not None:
@@ -145,6 +145,40 @@ def job_transition(
         fields["exitCode"] = exit_code
     publish_on_commit(run_id, _event("job.phase", to, now, message, **fields))
     return True
+
+
+def _attempt_start(now) -> dict:
+    """What moving a job to RUNNING writes: its next attempt starts, with a first heartbeat."""
+    return {
+        "started": now,
+        "finished": None,
+        "heartbeat": now,
+        "attempt": Add(1),
+        "exit_code": None,
+    }
+
+
+def job_claim(*, job_id: int, read: rows.PreparedGet[JobRun]) -> JobRun | None:
+    """Start the next attempt of a PENDING job whose run is not being canceled, and read it.
+
+    The job is moved to RUNNING as `job_transition` moves it, and returned as
+    `read` reads it (with its run, say) once moved; None when it did not
+    move. On PostgreSQL the move and the read are one round trip
+    (rows.PreparedGet.update_then_get): a worker makes them on every job.
+    """
+    now = timezone.now()
+    job = read.update_then_get(
+        job_id,
+        where={
+            "phase": [JobPhase.PENDING],
+            "run": rows.In(Run, {"cancel_requested": False}),
+        },
+        values={"phase": JobPhase.RUNNING, **_attempt_start(now)},
+    )
+    if job is not None:
+        fields = {"job": job.name, "attempt": job.attempt}
+        publish_on_commit(job.run_id, _event("job.phase", JobPhase.RUNNING, now, None, **fields))
+    return job
 
 
 def skip_message(failed: str) -> str:

@@ -1,5 +1,5 @@
 """A worker task trusts the database connection the task before it used a moment ago
-(gradient/celery.py), and a job's first read survives a connection the database dropped."""
+(gradient/celery.py), and a job's claim survives a connection the database dropped."""
 
 import time
 
@@ -37,7 +37,7 @@ def test_a_connection_the_task_before_just_used_is_not_checked_again_by_a_job(re
 
 
 def test_any_other_task_has_its_connections_checked(recycled):
-    """Only a job's task makes its first read again when the kept connection broke."""
+    """Only a job's task makes its claim again when the kept connection broke."""
     celery._note_task_end()
     celery._recycle_database_connections(sender=_Task("triggers.tasks.push_handle"))
 
@@ -64,23 +64,22 @@ def test_a_connection_that_saw_an_error_or_outlived_its_age_is_checked(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_jobs_first_read_is_made_again_on_a_new_connection_when_the_kept_one_broke(
-    monkeypatch,
-):
+def test_a_jobs_claim_is_made_again_on_a_new_connection_when_the_kept_one_broke(monkeypatch):
     from runs.engine.local import executor
     from tests.factories import JobRunFactory
 
-    job = JobRunFactory(phase="SUCCEEDED")
-    real_get = executor._job_with_run.get
-    reads = []
+    job = JobRunFactory(phase="PENDING")
+    real_claim = executor._job_with_run.update_then_get
+    claims = []
 
-    def dropped_once(job_id):
-        reads.append(connection.connection)
-        if len(reads) == 1:
+    def dropped_once(job_id, **changes):
+        claims.append(connection.connection)
+        if len(claims) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real_get(job_id)
+        return real_claim(job_id, **changes)
 
-    monkeypatch.setattr(executor._job_with_run, "get", dropped_once)
+    monkeypatch.setattr(executor._job_with_run, "update_then_get", dropped_once)
 
-    assert executor._job_read(job.pk).pk == job.pk
-    assert len(reads) == 2 and reads[0] is not None and reads[1] is None, "a new connection"
+    claimed = executor._job_claim(job.pk)
+    assert (claimed.pk, claimed.phase, claimed.attempt) == (job.pk, "RUNNING", 1)
+    assert len(claims) == 2 and claims[0] is not None and claims[1] is None, "a new connection"

@@ -3,8 +3,9 @@ import threading
 import pytest
 from django.db import connection
 
-from runs.models import JobPhase, RunPhase
-from runs.transitions import UnknownPhase, job_transition, run_transition
+from runs import rows
+from runs.models import JobPhase, JobRun, RunPhase
+from runs.transitions import UnknownPhase, job_claim, job_transition, run_transition
 from tests.factories import JobRunFactory, RunFactory
 
 
@@ -133,8 +134,58 @@ class TestJobTransition:
         assert job.phase == final
 
 
+def _job_with_run() -> rows.PreparedGet[JobRun]:
+    return rows.PreparedGet(JobRun.objects.select_related("run", "run__cluster"))
+
+
+# Outside a transaction, as a worker claims a job: on PostgreSQL, one statement on its own.
 @pytest.mark.django_db(transaction=True)
-def test_of_two_workers_claiming_the_same_job_exactly_one_wins():
+class TestJobClaim:
+    def test_a_claim_starts_the_next_attempt_and_reads_the_job_as_it_is_after(self, published):
+        job = JobRunFactory(phase=JobPhase.PENDING, attempt=1, log_line_count=4)
+
+        claimed = job_claim(job_id=job.id, read=_job_with_run())
+
+        assert (claimed.pk, claimed.phase, claimed.attempt) == (job.pk, JobPhase.RUNNING, 2)
+        assert claimed.started is not None and claimed.started == claimed.heartbeat
+        assert claimed.log_line_count == 4 and claimed.finished is None
+        assert claimed.run == job.run and claimed.run.cluster == job.run.cluster
+        job.refresh_from_db()
+        assert (job.phase, job.attempt, job.started) == (JobPhase.RUNNING, 2, claimed.started)
+        assert published == [
+            (
+                job.run_id,
+                {
+                    "type": "job.phase",
+                    "phase": "RUNNING",
+                    "at": claimed.started.isoformat(),
+                    "job": job.name,
+                    "attempt": 2,
+                },
+            )
+        ]
+
+    @pytest.mark.parametrize("phase", [JobPhase.RUNNING, JobPhase.SUCCEEDED, JobPhase.CANCELED])
+    def test_only_a_pending_job_is_claimed(self, phase, published):
+        job = JobRunFactory(phase=phase, attempt=1)
+
+        assert job_claim(job_id=job.id, read=_job_with_run()) is None
+        job.refresh_from_db()
+        assert (job.phase, job.attempt) == (phase, 1)
+        assert published == []
+
+    def test_a_job_of_a_run_being_canceled_is_not_claimed(self, published):
+        job = JobRunFactory(phase=JobPhase.PENDING, run__cancel_requested=True)
+
+        assert job_claim(job_id=job.id, read=_job_with_run()) is None
+        job.refresh_from_db()
+        assert (job.phase, job.attempt) == (JobPhase.PENDING, 0)
+        assert published == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("how", ["transition", "claim"])
+def test_of_two_workers_claiming_the_same_job_exactly_one_wins(how):
     job = JobRunFactory()
     barrier = threading.Barrier(8)
     results = []
@@ -142,7 +193,11 @@ def test_of_two_workers_claiming_the_same_job_exactly_one_wins():
     def claim():
         barrier.wait()
         try:
-            results.append(job_transition(job_id=job.id, to=JobPhase.RUNNING, expected="PENDING"))
+            if how == "claim":
+                results.append(job_claim(job_id=job.id, read=_job_with_run()) is not None)
+            else:
+                moved = job_transition(job_id=job.id, to=JobPhase.RUNNING, expected="PENDING")
+                results.append(moved)
         finally:
             connection.close()
 

@@ -64,7 +64,7 @@ from runs.masking import outputs_masked, run_secret_values
 from runs.models import JobPhase, JobRun, Run
 from runs.services import job_detail_set, job_version_reserve
 from runs.specs import spec_model
-from runs.transitions import job_transition
+from runs.transitions import job_claim, job_transition
 from runs.values import (
     AttemptRecord,
     DatasetOutput,
@@ -588,27 +588,30 @@ def _why_retried(job_run: JobRun, outcome: Outcome) -> str:
 _job_with_run = rows.PreparedGet(JobRun.objects.select_related("run", "run__cluster"))
 
 
-def _job_read(job_id: int) -> JobRun:
-    """The job with its run and cluster, once more on a new connection if the kept one broke.
+def _job_claim(job_id: int) -> JobRun | None:
+    """Claim the job and read it with its run and cluster; once more on a new connection
+    if the kept one broke. None when it was not claimed.
 
     A connection the task before used a moment ago is not checked before this
-    first query (gradient/celery.py); the database may have dropped it since.
+    first statement (gradient/celery.py); the database may have dropped it
+    since, and then it never received the claim.
     """
     try:
-        return _job_with_run.get(job_id)
+        return job_claim(job_id=job_id, read=_job_with_run)
     except (InterfaceError, OperationalError):
         connection.close()
-        return _job_with_run.get(job_id)
+        return job_claim(job_id=job_id, read=_job_with_run)
 
 
-def job_execute(job_id: int) -> None:
-    """Claim the job and run its next attempt here; a job someone else holds is left alone.
+def _unclaimed(job_id: int) -> None:
+    """A job this task could not claim: one whose worker was lost, a canceled run's, or
+    one another task holds (left alone).
 
-    A job that is no longer PENDING (canceled after it was queued) may be
-    what its run waited for: the run is ended here if it is done, since the
-    job that queued this one did not ask (scheduler.job_settled).
+    A job that is no longer PENDING (canceled after it was queued) may be what
+    its run waited for: the run is ended here if it is done, since the job
+    that queued this one did not ask (scheduler.job_settled).
     """
-    job_run = _job_read(job_id)
+    job_run = _job_with_run.get(job_id)
     if job_run.phase == JobPhase.RUNNING:
         job_recover_if_lost(job_run)
         return
@@ -616,16 +619,16 @@ def job_execute(job_id: int) -> None:
         canceled = job_transition(job_id=job_id, to=JobPhase.CANCELED, expected=JobPhase.PENDING)
         if canceled:
             job_settled(job_run, JobPhase.CANCELED)
-        else:
-            run_end_if_done(job_run.run)
+            return
+    run_end_if_done(job_run.run)
+
+
+def job_execute(job_id: int) -> None:
+    """Claim the job and run its next attempt here; a job it cannot claim, see `_unclaimed`."""
+    job_run = _job_claim(job_id)
+    if job_run is None:
+        _unclaimed(job_id)
         return
-    if not job_transition(job_id=job_id, to=JobPhase.RUNNING, expected=JobPhase.PENDING):
-        run_end_if_done(job_run.run)
-        return
-    # The claim moved the job to its next attempt; mirror it instead of reading it back.
-    job_run.phase = JobPhase.RUNNING
-    job_run.attempt += 1
-    job_run.started = timezone.now()
     run = job_run.run
     job = spec_model(run).job(job_run.name)
     writer = LogWriter(job_run)
