@@ -37,8 +37,8 @@ def _column(model: type[Model], name: str):
 
 
 @dataclass(frozen=True)
-class In:
-    """A `where` value for a foreign key: it names a `model` row where every `where` item holds."""
+class Related:
+    """A `where` value for a foreign key: the row it refers to holds every `where` item."""
 
     model: type[Model]
     where: dict[str, object]
@@ -76,8 +76,8 @@ def update(
 ) -> list[tuple]:
     """UPDATE the rows matching every `where` item with `values`.
 
-    A `where` value that is a list or tuple matches any of its items, an `In`
-    the keys of the rows it describes. Returns
+    A `where` value that is a list or tuple matches any of its items; a
+    `Related` one, a foreign key whose row holds its own `where`. Returns
     the changed rows' `returning` columns as they are after the update (one
     statement, so they are the ones this update wrote), or an empty tuple
     per changed row.
@@ -117,16 +117,22 @@ def _update_sql(
 
 
 def _conditions(model: type[Model], where: dict[str, object]) -> tuple[str, list]:
-    """`where` as SQL conditions all joined by AND, and their parameters."""
+    """`where` as SQL conditions all joined by AND (columns named with their table), and
+    their parameters. A `Related` one is a correlated EXISTS: it reads the one row it
+    refers to, by its key (an IN over a subquery would read every row of its table)."""
     conditions, parameters = [], []
+    table = connection.ops.quote_name(model._meta.db_table)
     for name, value in where.items():
         field, column = _column(model, name)
-        if isinstance(value, In):
+        column = f"{table}.{column}"
+        if isinstance(value, Related):
             related = value.model
             inner, inner_parameters = _conditions(related, value.where)
-            key = connection.ops.quote_name(related._meta.pk.column)
-            table = connection.ops.quote_name(related._meta.db_table)
-            conditions.append(f"{column} IN (SELECT {key} FROM {table} WHERE {inner})")
+            related_table = connection.ops.quote_name(related._meta.db_table)
+            key = f"{related_table}.{connection.ops.quote_name(related._meta.pk.column)}"
+            conditions.append(
+                f"EXISTS (SELECT 1 FROM {related_table} WHERE {key} = {column} AND {inner})"
+            )
             parameters.extend(inner_parameters)
         elif isinstance(value, (list, tuple)):
             conditions.append(f"{column} IN ({', '.join(['%s'] * len(value))})")

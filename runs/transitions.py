@@ -171,7 +171,7 @@ def job_claim(*, job_id: int, read: rows.PreparedGet[JobRun]) -> JobRun | None:
         job_id,
         where={
             "phase": [JobPhase.PENDING],
-            "run": rows.In(Run, {"cancel_requested": False}),
+            "run": rows.Related(Run, {"cancel_requested": False}),
         },
         values={"phase": JobPhase.RUNNING, **_attempt_start(now)},
     )
