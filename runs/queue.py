@@ -110,10 +110,11 @@ def task_message(task: str, args: tuple) -> str:
     )
 
 
-def _push(task: str, args: tuple) -> None:
-    """Send one message: pushed by this process's client onto a Redis broker, or by Celery.
+def _push(task: str, arguments: list[tuple]) -> None:
+    """Send one message per arguments: pushed by this process's client onto a Redis
+    broker, all in one round trip, or by Celery one by one.
 
-    Celery sends it where it has options of its own for messages (transport
+    Celery sends them where it has options of its own for messages (transport
     options, task routes), which may send them elsewhere or change their keys.
     """
     conf = current_app.conf
@@ -122,25 +123,23 @@ def _push(task: str, args: tuple) -> None:
         and not conf.broker_transport_options
         and not conf.task_routes
     ):
-        client = _broker_client(conf.broker_url)
-        client.lpush(conf.task_default_queue, task_message(task, args))
+        # LPUSH of several values pushes them in order: they are taken in that order.
+        messages = [task_message(task, args) for args in arguments]
+        _broker_client(conf.broker_url).lpush(conf.task_default_queue, *messages)
     else:
-        current_app.send_task(task, args=args)
+        for args in arguments:
+            current_app.send_task(task, args=args)
 
 
 def _send(task: str, object_ids: list[int | None]) -> None:
-    for object_id in object_ids:
-        try:
-            _push(task, () if object_id is None else (object_id,))
-        except Exception:
-            # Any failure to publish (broker down, connection reset) leaves the
-            # committed state as it is, for the reconciler to act on; the rest
-            # of the batch would most likely fail the same way, each after the
-            # publish retries, so it is not tried.
-            logger.warning(
-                "could not queue %s for %s; the reconciler will", task, object_ids, exc_info=True
-            )
-            return
+    try:
+        _push(task, [() if object_id is None else (object_id,) for object_id in object_ids])
+    except Exception:
+        # Any failure to publish (broker down, connection reset) leaves the
+        # committed state as it is, for the reconciler to act on.
+        logger.warning(
+            "could not queue %s for %s; the reconciler will", task, object_ids, exc_info=True
+        )
 
 
 def _on_commit(task: str, object_ids: list[int | None]) -> None:

@@ -47,6 +47,13 @@ def test_a_message_pushed_here_is_the_one_celery_would_push(broker):
     assert _comparable(ours)["body"][0] == [17]
 
 
+def test_messages_sent_together_are_taken_in_their_order(broker):
+    queue._send(queue.JOB_EXECUTE, [1, 2, 3])
+
+    taken = [broker.rpop(current_app.conf.task_default_queue) for _ in range(3)]
+    assert [_comparable(message)["body"][0] for message in taken] == [[1], [2], [3]]
+
+
 def test_a_message_without_an_object_has_no_arguments(broker):
     queue._send(queue.RECONCILE, [None])
 

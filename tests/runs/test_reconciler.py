@@ -225,10 +225,10 @@ def broker(monkeypatch, waiting):
 
     state = {"down": False, "sent": []}
 
-    def push(name, args):
+    def push(name, arguments):
         if state["down"]:
             raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379: refused")
-        state["sent"].extend((name, i) for i in args)
+        state["sent"].extend((name, i) for args in arguments for i in args)
 
     monkeypatch.setattr(queue, "_push", push)
     return state
