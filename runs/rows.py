@@ -7,10 +7,11 @@ directly, with each value prepared by the model's own field, so they behave
 the same on SQLite and PostgreSQL. On PostgreSQL each statement is a round
 trip, and on a busy machine each one waits for the database's process to
 get a CPU (~1 ms on this project's 2-core machines): the final move and the
-job's last log lines are one statement there (`update`'s `then_insert`).
-The one read (`PreparedGet`: a job with its run and cluster) is compiled by
-Django once per process and its rows made into objects by Django's own
-converters and populators.
+job's last log lines are one statement there (`update`'s `then_insert`), as
+are the claim and the job's read (`PreparedGet.update_then_get`). The one
+read (`PreparedGet`: a job with its run and cluster) is compiled by Django
+once per process and its rows made into objects by Django's own converters
+and populators.
 """
 
 from __future__ import annotations
