@@ -109,10 +109,10 @@ class LogWriter:
         if self.pending and time.monotonic() - self.last_flush >= BATCH_SECONDS:
             self.flush()
 
-    def close(self) -> int:
-        """Store what is left; how many lines that was."""
+    def close(self) -> None:
+        """Store what is left."""
         self._emit_partial()
-        return self.flush()
+        self.flush()
 
     def last_lines(self) -> LogLines | None:
         """What is left, taken to be stored by the caller: by the statement that moves
@@ -120,12 +120,10 @@ class LogWriter:
         self._emit_partial()
         return self._take()
 
-    def flush(self) -> int:
+    def flush(self) -> None:
         lines = self._take()
-        if lines is None:
-            return 0
-        self.store(lines)
-        return len(lines.lines)
+        if lines is not None:
+            self.store(lines)
 
     def store(self, lines: LogLines) -> None:
         """Store lines taken from this writer and count them in the job's `log_line_count`."""

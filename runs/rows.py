@@ -165,15 +165,15 @@ def _update_then_insert(
             changed = _fetched(update_sql + returned, parameters)
             if changed:
                 insert(row)
-        return changed if returning else [()] * len(changed)
-    insert_sql, placeholders, insert_parameters = row.sql()
-    columns = returned.removeprefix(" RETURNING ")
-    changed = _fetched(
-        f"WITH changed AS ({update_sql}{returned}), "
-        f"inserted AS ({insert_sql} SELECT {placeholders} FROM changed) "
-        f"SELECT {columns} FROM changed",
-        [*parameters, *insert_parameters],
-    )
+    else:
+        insert_sql, placeholders, insert_parameters = row.sql()
+        columns = returned.removeprefix(" RETURNING ")
+        changed = _fetched(
+            f"WITH changed AS ({update_sql}{returned}), "
+            f"inserted AS ({insert_sql} SELECT {placeholders} FROM changed) "
+            f"SELECT {columns} FROM changed",
+            [*parameters, *insert_parameters],
+        )
     return changed if returning else [()] * len(changed)
 
 

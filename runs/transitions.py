@@ -140,11 +140,24 @@ def job_transition(
     ((run_id, name, current_attempt),) = moved
     if last_lines is not None:
         publish_on_commit(run_id, last_lines.event())
-    fields = {"job": name, "attempt": current_attempt}
+    _job_moved(run_id, name, current_attempt, to, now, message, exit_code)
+    return True
+
+
+def _job_moved(
+    run_id: int,
+    name: str,
+    attempt: int,
+    to: str,
+    now,
+    message: str | None = None,
+    exit_code: int | None = None,
+) -> None:
+    """Publish the `job.phase` event of a move that happened."""
+    fields = {"job": name, "attempt": attempt}
     if exit_code is not None:
         fields["exitCode"] = exit_code
     publish_on_commit(run_id, _event("job.phase", to, now, message, **fields))
-    return True
 
 
 def _attempt_start(now) -> dict:
@@ -176,8 +189,7 @@ def job_claim(*, job_id: int, read: rows.PreparedGet[JobRun]) -> JobRun | None:
         values={"phase": JobPhase.RUNNING, **_attempt_start(now)},
     )
     if job is not None:
-        fields = {"job": job.name, "attempt": job.attempt}
-        publish_on_commit(job.run_id, _event("job.phase", JobPhase.RUNNING, now, None, **fields))
+        _job_moved(job.run_id, job.name, job.attempt, JobPhase.RUNNING, now)
     return job
 
 
