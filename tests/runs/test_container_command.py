@@ -1,14 +1,19 @@
 """The container runtime's pure parts: image names, registries.conf, pull progress, the argv."""
 
+import json
 from pathlib import Path
 
 import pytest
 
+from runs.engine.local import containers
 from runs.engine.local.containers import (
+    CLIENT_GO_RUNTIME,
     Container,
     Runtime,
     RuntimeUnavailable,
     _runtime_choice,
+    _seccomp_profile_64bit,
+    seccomp_profile_64bit,
 )
 from runs.engine.local.images import (
     ImageError,
@@ -158,6 +163,67 @@ def test_no_network_and_gpus_by_runtime(tmp_path):
     docker, _ = _container(tmp_path, runtime=DOCKER, gpus=(2,)).command()
     assert docker[docker.index("--gpus") + 1] == "device=2"
     assert "--rm" not in docker, "Docker keeps the container until it has been inspected"
+
+
+def test_the_client_runs_lean_and_a_jobs_go_settings_reach_only_the_job(tmp_path):
+    container = _container(tmp_path)
+    container.sandbox.env["GOGC"] = "50"
+    command, env = container.command()
+
+    assert {name: env[name] for name in CLIENT_GO_RUNTIME} == CLIENT_GO_RUNTIME
+    assert "--env GOGC=50" in " ".join(command)
+
+
+@pytest.fixture
+def default_seccomp(tmp_path, monkeypatch):
+    """A default seccomp profile as containers-common ships it, in the place podman reads."""
+    profile = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "archMap": [
+            {
+                "architecture": "SCMP_ARCH_X86_64",
+                "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            },
+            {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]},
+        ],
+        "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}],
+    }
+    path = tmp_path / "seccomp.json"
+    path.write_text(json.dumps(profile))
+    monkeypatch.setattr(containers, "SECCOMP_PROFILES", (tmp_path / "absent.json", path))
+    _seccomp_profile_64bit.cache_clear()
+    yield profile
+    _seccomp_profile_64bit.cache_clear()
+
+
+def test_podman_containers_get_the_default_seccomp_profile_without_32_bit_abis(
+    tmp_path, default_seccomp
+):
+    podman, _ = _container(tmp_path).command()
+    docker, _ = _container(tmp_path, runtime=DOCKER).command()
+
+    flag = next(arg for arg in podman if arg.startswith("--security-opt=seccomp="))
+    written = json.loads(Path(flag.partition("=seccomp=")[2]).read_text())
+    assert [arch["subArchitectures"] for arch in written["archMap"]] == [[], []]
+    assert written["syscalls"] == default_seccomp["syscalls"]
+    assert written["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert not any(arg.startswith("--security-opt=seccomp") for arg in docker), (
+        "Docker keeps its daemon's own profile"
+    )
+
+
+def test_a_removed_seccomp_profile_is_written_again_and_none_means_podmans_own(
+    tmp_path, default_seccomp, monkeypatch
+):
+    profile = seccomp_profile_64bit()
+    profile.unlink()
+    assert seccomp_profile_64bit() == profile and profile.exists()
+
+    monkeypatch.setattr(containers, "SECCOMP_PROFILES", (tmp_path / "absent.json",))
+    _seccomp_profile_64bit.cache_clear()
+    assert seccomp_profile_64bit() is None
+    command, _ = _container(tmp_path).command()
+    assert not any(arg.startswith("--security-opt=seccomp") for arg in command)
 
 
 def test_limits_come_from_the_instance_type_then_the_settings(settings):
