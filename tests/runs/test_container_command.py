@@ -172,6 +172,8 @@ def test_the_client_runs_lean_and_a_jobs_go_settings_reach_only_the_job(tmp_path
 
     assert {name: env[name] for name in CLIENT_GO_RUNTIME} == CLIENT_GO_RUNTIME
     assert "--env GOGC=50" in " ".join(command)
+    _, docker_env = _container(tmp_path, runtime=DOCKER).command()
+    assert not set(CLIENT_GO_RUNTIME) & set(docker_env), "Docker's client copies the output"
 
 
 @pytest.fixture

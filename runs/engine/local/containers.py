@@ -24,8 +24,9 @@ environment, mounts, network) and nothing more:
   why podman does not make it), else podman's own
   `slirp4netns:allow_host_loopback=false`;
 - capabilities dropped to those an image's package manager needs, no new
-  privileges, a size-bounded /tmp, and cgroup limits on memory, CPUs and
-  processes (`Limits`).
+  privileges, podman's seccomp profile without the 32-bit system call ABIs
+  (`seccomp_profile_64bit`), a size-bounded /tmp, and cgroup limits on
+  memory, CPUs and processes (`Limits`).
 
 Each attempt's container has a name of its own (`gw-<job log id>-<attempt>`)
 so that cancel, timeout and lost-job recovery stop the container itself, not
@@ -65,9 +66,10 @@ MAPPED_ROOT = 100_000
 MAPPED_RANGE = 65_536
 # What an image's package manager needs (apt, pip); everything else is dropped.
 CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID")
-# The engine's client is a Go program that, once its container runs, only waits
-# for it: one thread, and no garbage collection below this heap, cut the CPU of
-# each podman run by about a tenth (~15 of ~150 ms, bench/engine.py's fan-out).
+# podman's client is a Go program that, once its container runs, only waits for
+# it (the job's output does not pass through it): one thread, and no garbage
+# collection below this heap, cut the CPU of each podman run by about a tenth
+# (~15 of ~150 ms, bench/engine.py's fan-out).
 CLIENT_GO_RUNTIME = {"GOMAXPROCS": "1", "GOGC": "off", "GOMEMLIMIT": "256MiB"}
 # Names the engine's client reads itself: a job's value for one of them is
 # passed on the command line rather than through the client's environment.
@@ -276,7 +278,9 @@ class Container:
     def environment(self) -> tuple[list[str], dict[str, str]]:
         """`--env` arguments and the client's environment that carries their values."""
         client = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-        client.update(CLIENT_GO_RUNTIME)
+        if not self.runtime.docker:
+            # Docker's client copies the job's output itself: it keeps Go's defaults.
+            client.update(CLIENT_GO_RUNTIME)
         if self.network_namespace and self.sandbox.network:
             client["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
         args = []
