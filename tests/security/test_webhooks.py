@@ -14,6 +14,8 @@ import json
 import uuid
 
 import pytest
+from channels.db import database_sync_to_async
+from django.db import connections
 from django.test import RequestFactory
 
 from runs.models import Run
@@ -237,6 +239,14 @@ def _through_gate(handle: str, client: Client, *, declare: bool = True) -> Inner
 @pytest.mark.django_db(transaction=True)
 class TestOversizeBodiesBehindDaphne:
     """Django's ASGI handler reads the whole body before a view runs: the gate comes first."""
+
+    @pytest.fixture(autouse=True)
+    def _gate_thread_disconnects(self):
+        """The gate reads the database in asgiref's long-lived sync thread, whose connection
+        Django keeps (CONN_MAX_AGE): closed after each test, else it outlives the suite and
+        PostgreSQL refuses to drop the test database."""
+        yield
+        asyncio.run(database_sync_to_async(connections.close_all)())
 
     def test_an_unknown_project_with_a_huge_body_is_a_404_before_reading(self):
         client = Client(LIMIT * 4)
