@@ -12,13 +12,24 @@ are the claim and the job's read (`PreparedGet.update_then_get`). The one
 read (`PreparedGet`: a job with its run and cluster) is compiled by Django
 once per process and its rows made into objects by Django's own converters
 and populators.
+
+On PostgreSQL these statements go through a cursor that binds values on the
+server and has each statement prepared once per connection
+(`_statement_cursor`): the claim was planned anew for every job, ~0.4 of
+its ~1.1 ms idle and ~1 ms of the dependency hop under a chain's load.
+Django's own cursors keep its client-side binding and never prepare. Behind
+PgBouncer in transaction mode this needs PgBouncer 1.21 or later with
+`max_prepared_statements` set.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
@@ -150,8 +161,45 @@ def _returning(model: type[Model], names: tuple[str, ...]) -> str:
     return " RETURNING " + ", ".join(_column(model, name)[1] for name in names)
 
 
+# psycopg prepares a statement when asked (prepare=True) or once it has run this
+# many times; Django turns preparing off (None) for the app's own statements.
+PREPARE_ONLY_WHEN_ASKED = 2**31
+
+
+class _PreparingCursor:
+    """A psycopg cursor binding on the server, each statement prepared on first use."""
+
+    def __init__(self, cursor: psycopg.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, parameters: list) -> None:
+        self._cursor.execute(sql, parameters, prepare=True)
+
+    def fetchone(self) -> tuple | None:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[tuple]:
+        return self._cursor.fetchall()
+
+
+@contextlib.contextmanager
+def _statement_cursor() -> Iterator:
+    """A cursor for this module's statements: Django's, except on PostgreSQL (see above)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        yield _PreparingCursor(cursor)
+
+
 def _fetched(sql: str, parameters: list) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _statement_cursor() as cursor:
         cursor.execute(sql, parameters)
         return [tuple(row) for row in cursor.fetchall()]
 
@@ -268,7 +316,7 @@ class PreparedGet(Generic[M]):
 
     def _get(self, pk: int, prefix: tuple[str, list] = ("", [])) -> M | None:
         compiled = self._compile()
-        with connection.cursor() as cursor:
+        with _statement_cursor() as cursor:
             cursor.execute(prefix[0] + compiled.sql, [*prefix[1], pk])
             row = cursor.fetchone()
         model = self._queryset.model

@@ -1,7 +1,8 @@
 """runs.rows: the engine's hot-path statements behave like the querysets they replace."""
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 
 from runs import rows
 from runs.models import JobRun, LogChunk
@@ -145,3 +146,24 @@ def test_a_prepared_get_builds_what_the_queryset_would_with_its_related_rows():
 
     with pytest.raises(JobRun.DoesNotExist):
         prepared.get(job.pk + 1000)
+
+
+def test_on_postgresql_a_statement_is_prepared_once_per_connection_and_run_from_its_plan():
+    job = JobRunFactory(phase="RUNNING")
+    prepared = rows.PreparedGet(JobRun.objects.select_related("run"))
+
+    with CaptureQueriesContext(connection) as through_django:
+        for _ in range(7):
+            assert prepared.get(job.pk) == job
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE %s",
+                ['SELECT "runs_jobrun"."id"%'],
+            )
+            assert cursor.fetchall() == [(7,)], "one prepared statement, run seven times"
+        assert len(through_django) == 0
+    else:
+        assert len(through_django) == 7, "SQLite plans are Django's cursor's business"
