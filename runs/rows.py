@@ -104,7 +104,7 @@ def update(
     if then_insert is not None:
         return _update_then_insert(sql, parameters, model, returning, then_insert)
     if not returning:
-        with connection.cursor() as cursor:
+        with _statement_cursor() as cursor:
             cursor.execute(sql, parameters)
             return [()] * cursor.rowcount
     return _fetched(sql + _returning(model, returning), parameters)
@@ -181,6 +181,10 @@ class _PreparingCursor:
     def fetchall(self) -> list[tuple]:
         return self._cursor.fetchall()
 
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
 
 @contextlib.contextmanager
 def _statement_cursor() -> Iterator:
@@ -228,7 +232,7 @@ def _update_then_insert(
 def insert(row: Row) -> None:
     """INSERT one row (its primary key comes from the database)."""
     sql, placeholders, parameters = row.sql()
-    with connection.cursor() as cursor:
+    with _statement_cursor() as cursor:
         cursor.execute(f"{sql} VALUES ({placeholders})", parameters)
 
 
