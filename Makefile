@@ -11,9 +11,10 @@ FRONTEND_STAMP := frontend/node_modules/.installed-$(shell cat frontend/package-
 FRONTEND_SOURCES := frontend/build.mjs $(shell find frontend/src -name '*.js')
 # Debian packages: what the local engine runs jobs with (sandbox, git, the
 # container runtime and the static tools put into job images), then what only
-# the suite needs (the browser tests' Chromium, a local image registry).
+# the suite needs (the browser tests' Chromium, a local image registry, a
+# Docker daemon of the suite's own).
 SYSTEM_PACKAGES := bubblewrap git podman runc slirp4netns uidmap busybox-static bash-static
-TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium docker-registry
+TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium docker-registry docker.io
 
 .PHONY: install system-packages test-system-packages run test lint format lock bench clean
 

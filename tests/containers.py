@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,8 @@ MISSING = [
     )
     if not found
 ]
+# What the Docker tests need beyond that: Debian's docker.io (the daemon and its client).
+DOCKER_MISSING = [name for name in ("dockerd", "docker") if not shutil.which(name)]
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,119 @@ def _wait_until_up(url: str, process: subprocess.Popen) -> None:
     raise RuntimeError("docker-registry did not answer within 30 s")
 
 
+@contextlib.contextmanager
+def docker_daemon() -> Iterator[str]:
+    """A dockerd of the test's own until the block ends; answers its DOCKER_HOST.
+
+    Everything it keeps (images, containers, containerd's state, its socket)
+    is under one private folder, and it reads no configuration of the host's,
+    makes no bridge and writes no firewall rules: its containers have no
+    network but `none`. Removed with its folder afterwards.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="gw-docker-", dir="/tmp"))
+    (folder / "daemon.json").write_text("{}\n")
+    host = f"unix://{folder / 'docker.sock'}"
+    log = open(folder / "dockerd.log", "ab")
+    process = subprocess.Popen(
+        [
+            "dockerd",
+            "--config-file", str(folder / "daemon.json"),
+            "--data-root", str(folder / "data"),
+            "--exec-root", str(folder / "exec"),
+            "--pidfile", str(folder / "dockerd.pid"),
+            "--host", host,
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _docker_wait_until_up(host, process, folder / "dockerd.log")
+        yield host
+    finally:
+        subprocess.run(
+            ["docker", "--host", host, "rm", "--force", "--volumes", *_docker_containers(host)],
+            capture_output=True,
+        )
+        process.terminate()
+        process.wait(60)
+        log.close()
+        _folder_remove(folder)
+
+
+def cancel_and_timeout_stop_the_container(world, names: Callable[[], list[str]]) -> None:
+    """A canceled job's container and a timed-out one's are gone, not only their clients;
+    `names` lists the engine's containers."""
+    from runs.services import run_request_cancel
+    from tests.runs.engine_helpers import wait_for_job_phase, wait_for_run
+
+    canceled = world.submit(
+        """
+        jobs:
+          long:
+            uses: container@v1
+            with: {image: bash:5, command: ["sleep", "300"]}
+        """
+    )
+    long = wait_for_job_phase(canceled, "long", "RUNNING", timeout=120)
+    name = f"gw-{long.log_id}-{long.attempt}"
+    wait_for(lambda: name in names())
+    assert run_request_cancel(run=canceled)
+    canceled = wait_for_run(canceled, timeout=30)
+    assert canceled.phase == "CANCELED"
+    assert name not in names()
+
+    timed_out = wait_for_run(
+        world.submit(
+            """
+            jobs:
+              slow:
+                timeout: 2s
+                uses: container@v1
+                with: {image: bash:5, command: ["sleep", "300"]}
+            """
+        ),
+        timeout=60,
+    )
+    slow = timed_out.jobs.get(name="slow")
+    assert slow.message == "timed out after 2s (the job's timeout)"
+    assert not [n for n in names() if n.startswith("gw-")]
+
+
+def _docker_containers(host: str) -> list[str]:
+    answer = subprocess.run(
+        ["docker", "--host", host, "ps", "--all", "--quiet"], capture_output=True, text=True
+    )
+    return answer.stdout.split()
+
+
+def docker_container_names(host: str) -> list[str]:
+    """The containers the daemon at `host` has, running or not."""
+    answer = subprocess.run(
+        ["docker", "--host", host, "ps", "--all", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return answer.stdout.split()
+
+
+def _docker_wait_until_up(host: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").splitlines()[-5:]
+            raise RuntimeError(f"dockerd exited with code {process.returncode}: {tail}")
+        answer = subprocess.run(["docker", "--host", host, "info"], capture_output=True)
+        if answer.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("dockerd did not answer within 60 s")
+
+
 def podman(store: Path) -> list[str]:
     """podman on a private store (images, containers and state under `store`), as the engine
     runs it."""
@@ -131,10 +246,15 @@ def store_remove(store: Path) -> None:
     folder, under every other podman on the machine.
     """
     subprocess.run([*podman(store), "rm", "--all", "--force"], capture_output=True)
+    _folder_remove(store)
+
+
+def _folder_remove(folder: Path) -> None:
+    """Remove an engine's folder, unmounting what the engine left mounted in it."""
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m.startswith(str(store))), reverse=True):
+    for mount in sorted((m for m in mounts if m.startswith(str(folder))), reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True)
-    shutil.rmtree(store, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def image_build(store: Path, folder: Path, tag: str, *, bash: bool = True, extra: int = 0) -> str:

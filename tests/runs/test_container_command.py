@@ -176,6 +176,34 @@ def test_the_client_runs_lean_and_a_jobs_go_settings_reach_only_the_job(tmp_path
     assert not set(CLIENT_GO_RUNTIME) & set(docker_env), "Docker's client copies the output"
 
 
+def test_the_client_reaches_the_workers_engine_and_gets_nothing_else_of_its_environment(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", "/srv/containers/storage.conf")
+    monkeypatch.setenv("SECRET_KEY", "the-servers-own")
+    container = _container(tmp_path, runtime=DOCKER)
+    container.sandbox.env["DOCKER_HOST"] = "tcp://the-jobs-own:2375"
+    command, env = container.command()
+
+    assert env["DOCKER_HOST"] == "unix:///run/user/1000/docker.sock"
+    assert env["CONTAINERS_STORAGE_CONF"] == "/srv/containers/storage.conf"
+    assert "--env DOCKER_HOST=tcp://the-jobs-own:2375" in " ".join(command)
+    assert "SECRET_KEY" not in env
+    assert set(containers.engine_environment()) == {
+        "PATH",
+        "DOCKER_HOST",
+        "CONTAINERS_STORAGE_CONF",
+    }
+
+
+def test_each_capability_is_a_flag_of_its_own_as_docker_reads_them(tmp_path):
+    for runtime in (PODMAN, DOCKER):
+        command, _ = _container(tmp_path, runtime=runtime).command()
+        added = [arg.removeprefix("--cap-add=") for arg in command if arg.startswith("--cap-add")]
+        assert added == list(containers.CAPABILITIES)
+
+
 @pytest.fixture
 def default_seccomp(tmp_path, monkeypatch):
     """A default seccomp profile as containers-common ships it, in the place podman reads."""

@@ -444,40 +444,9 @@ def test_a_job_cannot_call_the_32_bit_system_call_abi(world):
 
 
 def test_cancel_and_timeout_stop_the_container_itself(world, engine_store):
-    from runs.services import run_request_cancel
-
-    canceled = world.submit(
-        """
-        jobs:
-          long:
-            uses: container@v1
-            with: {image: bash:5, command: ["sleep", "300"]}
-        """
+    containers.cancel_and_timeout_stop_the_container(
+        world, lambda: containers.container_names(engine_store)
     )
-    long = wait_for_job_phase(canceled, "long", "RUNNING")
-    name = f"gw-{long.log_id}-{long.attempt}"
-    containers.wait_for(lambda: name in containers.container_names(engine_store))
-    assert run_request_cancel(run=canceled)
-    canceled = wait_for_run(canceled, timeout=30)
-    assert canceled.phase == "CANCELED"
-    assert name not in containers.container_names(engine_store)
-
-    timed_out = wait_for_run(
-        world.submit(
-            """
-            jobs:
-              slow:
-                timeout: 2s
-                uses: container@v1
-                with: {image: bash:5, command: ["sleep", "300"]}
-            """
-        ),
-        timeout=30,
-    )
-    slow = timed_out.jobs.get(name="slow")
-    assert slow.message == "timed out after 2s (the job's timeout)"
-    assert f"gw-{slow.log_id}-{slow.attempt}" not in containers.container_names(engine_store)
-    assert not [n for n in containers.container_names(engine_store) if n.startswith("gw-")]
 
 
 def _mounted_namespaces() -> set[str]:

@@ -92,6 +92,17 @@ CLIENT_NAMES = frozenset(
     }
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The worker's settings that say which engine its client talks to and where
+# that engine keeps its images: a Docker daemon's address (a rootless or
+# remote daemon's socket, its TLS) and podman's storage configuration. Every
+# call of the client gets them and, of the rest of the worker's environment,
+# only PATH: the probe, the pull and the run reach the same engine and store.
+ENGINE_SETTINGS = (
+    "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "CONTAINERS_STORAGE_CONF",
+)
 CGROUP_PARENT = "gradient"
 # The seccomp profiles podman reads by default, the administrator's first (containers-common).
 SECCOMP_PROFILES = (
@@ -150,6 +161,13 @@ def _runtime_choice(wanted: str, store: str) -> Runtime:
     return Runtime("bwrap", reason=reason)
 
 
+def engine_environment() -> dict[str, str]:
+    """The environment every call of the engine's client starts from (ENGINE_SETTINGS)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    env.update((name, os.environ[name]) for name in ENGINE_SETTINGS if name in os.environ)
+    return env
+
+
 def engine_command(name: str, store: str = "") -> tuple[str, ...]:
     """The engine client's argv prefix; for podman with a `store`, everything it keeps is there."""
     if name == "docker":
@@ -173,7 +191,9 @@ def _probe(name: str, store: str) -> str | None:
         return f"{name} is not installed"
     check = [*engine_command(name, store), "info", "--format", "{{json .}}"]
     try:
-        answer = subprocess.run(check, capture_output=True, text=True, timeout=30)
+        answer = subprocess.run(
+            check, capture_output=True, text=True, timeout=30, env=engine_environment()
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"`{name} info` failed: {error}"
     if answer.returncode != 0:
@@ -277,7 +297,7 @@ class Container:
 
     def environment(self) -> tuple[list[str], dict[str, str]]:
         """`--env` arguments and the client's environment that carries their values."""
-        client = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        client = engine_environment()
         if not self.runtime.docker:
             # Docker's client copies the job's output itself: it keeps Go's defaults.
             client.update(CLIENT_GO_RUNTIME)
@@ -316,7 +336,8 @@ class Container:
             profile = seccomp_profile_64bit()
             if profile is not None:
                 args.append(f"--security-opt=seccomp={profile}")
-        args += ["--cap-drop=ALL", "--cap-add=" + ",".join(CAPABILITIES)]
+        # One flag per capability: Docker, unlike podman, reads no list in one.
+        args += ["--cap-drop=ALL", *(f"--cap-add={name}" for name in CAPABILITIES)]
         args += ["--security-opt=no-new-privileges"]
         if limits.memory:
             args += [f"--memory={limits.memory}", f"--memory-swap={limits.memory}"]
@@ -362,6 +383,7 @@ class Container:
             [*self.runtime.engine, "kill", "--signal", name, self.name],
             capture_output=True,
             timeout=30,
+            env=engine_environment(),
         )
 
     def out_of_memory(self, code: int) -> bool:
@@ -373,6 +395,7 @@ class Container:
                 [*self.runtime.engine, "inspect", "--format", "{{.State.OOMKilled}}", self.name],
                 capture_output=True,
                 text=True,
+                env=engine_environment(),
             )
             return answer.stdout.strip() == "true"
         peak = _cgroup_peak(self.cgroup)
@@ -381,7 +404,11 @@ class Container:
     def remove(self) -> None:
         """Remove the container if it is still there, and the cgroups made for it."""
         if self.runtime.docker:
-            subprocess.run([*self.runtime.engine, "rm", "-f", self.name], capture_output=True)
+            subprocess.run(
+                [*self.runtime.engine, "rm", "-f", self.name],
+                capture_output=True,
+                env=engine_environment(),
+            )
             return
         # conmon may still be in its cgroup for a moment after the client
         # returns: what cannot go now goes when this process's next job ends.
@@ -427,4 +454,6 @@ def _cgroup_peak(cgroup: str) -> int | None:
 def container_remove_by_name(runtime: Runtime, name: str) -> None:
     """Stop and remove a container a lost worker left running (nothing when it is gone)."""
     wait = [] if runtime.docker else ["--time", "0"]
-    subprocess.run([*runtime.engine, "rm", "-f", *wait, name], capture_output=True)
+    subprocess.run(
+        [*runtime.engine, "rm", "-f", *wait, name], capture_output=True, env=engine_environment()
+    )

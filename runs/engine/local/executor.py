@@ -35,6 +35,7 @@ from runs.engine.local.containers import (
     RuntimeUnavailable,
     container_name,
     container_remove_by_name,
+    engine_environment,
     runtime_choice,
 )
 from runs.engine.local.gpus import GpuRequestTooLarge, gpus_acquire, gpus_release
@@ -395,6 +396,7 @@ def _image_id(runtime: Runtime, name: str) -> str | None:
         [*runtime.engine, "image", "inspect", "--format", "{{.Id}}", name],
         capture_output=True,
         text=True,
+        env=engine_environment(),
     )
     return answer.stdout.strip() or None if answer.returncode == 0 else None
 

@@ -36,6 +36,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from runs.engine.local.containers import engine_environment
+
 DEFAULT_REGISTRY = "docker.io"
 # How often at most the job detail changes during a pull: each change is an event.
 DETAIL_INTERVAL_SECONDS = 0.5
@@ -240,7 +242,8 @@ def image_pull(
     log(f"pulling {reference.full} (from {', then '.join(sources)})")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gradient-pull-") as private:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": private}
+        # A private HOME: no login of the host's own reaches the registry, only `authfile`.
+        env = {**engine_environment(), "HOME": private}
         if docker:
             attempts = [reference.on(source) for source in sources]
             if authfile is not None:
@@ -258,7 +261,7 @@ def image_pull(
             output = _pull_once(command, env, image, log, detail, tick)
             if output is None:
                 if docker and name != reference.full:
-                    subprocess.run([*engine, "tag", name, reference.full], check=True)
+                    subprocess.run([*engine, "tag", name, reference.full], check=True, env=env)
                 return time.monotonic() - started
             failures.append(_answer(output))
     answers = "; ".join(failures)
