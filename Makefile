@@ -14,7 +14,7 @@ FRONTEND_SOURCES := frontend/build.mjs $(shell find frontend/src -name '*.js')
 # the suite needs (the browser tests' Chromium, a local image registry, a
 # Docker daemon of the suite's own).
 SYSTEM_PACKAGES := bubblewrap git podman runc slirp4netns uidmap busybox-static bash-static
-TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium docker-registry docker.io
+TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium docker-registry docker.io iproute2
 
 .PHONY: install system-packages test-system-packages run test lint format lock bench clean
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -42,8 +43,9 @@ MISSING = [
     )
     if not found
 ]
-# What the Docker tests need beyond that: Debian's docker.io (the daemon and its client).
-DOCKER_MISSING = [name for name in ("dockerd", "docker") if not shutil.which(name)]
+# What the Docker tests need beyond that: Debian's docker.io (the daemon and its
+# client) and iproute2 (the daemon's bridge).
+DOCKER_MISSING = [name for name in ("dockerd", "docker", "ip") if not shutil.which(name)]
 
 
 @dataclass(frozen=True)
@@ -118,11 +120,13 @@ def docker_daemon() -> Iterator[str]:
     """A dockerd of the test's own until the block ends; answers its DOCKER_HOST.
 
     Everything it keeps (images, containers, containerd's state, its socket)
-    is under one private folder, and it reads no configuration of the host's,
-    makes no bridge and writes no firewall rules: its containers have no
-    network but `none`. Removed with its folder afterwards.
+    is under one private folder, it reads no configuration of the host's and
+    writes no firewall rules. Its containers' bridge is one of its own
+    (`_bridge`), never the host's docker0: `--bridge=none` would delete that.
+    Removed with its folder and bridge afterwards.
     """
     folder = Path(tempfile.mkdtemp(prefix="gw-docker-", dir="/tmp"))
+    bridge = contextlib.ExitStack()
     (folder / "daemon.json").write_text("{}\n")
     host = f"unix://{folder / 'docker.sock'}"
     log = open(folder / "dockerd.log", "ab")
@@ -134,7 +138,7 @@ def docker_daemon() -> Iterator[str]:
             "--exec-root", str(folder / "exec"),
             "--pidfile", str(folder / "dockerd.pid"),
             "--host", host,
-            "--bridge=none",
+            "--bridge", bridge.enter_context(_bridge()),
             "--iptables=false",
             "--ip6tables=false",
         ],
@@ -153,7 +157,23 @@ def docker_daemon() -> Iterator[str]:
         process.terminate()
         process.wait(60)
         log.close()
+        bridge.close()
         _folder_remove(folder)
+
+
+@contextlib.contextmanager
+def _bridge() -> Iterator[str]:
+    """A network bridge named after this process, in TEST-NET-2's 198.18.0.0/15 (RFC 2544)."""
+    pid = os.getpid()
+    name = f"gw-test-{pid % 100_000}"
+    address = f"198.{18 + pid // 256 % 2}.{pid % 256}.1/24"
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "address", "add", address, "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "delete", name], capture_output=True)
 
 
 def cancel_and_timeout_stop_the_container(world, names: Callable[[], list[str]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import textwrap
 import time
 from dataclasses import dataclass
@@ -178,3 +179,30 @@ def job_log(run: Run, name: str) -> str:
 
 def phases(run: Run) -> dict[str, str]:
     return dict(run.jobs.values_list("name", "phase"))
+
+
+def program_calling_the_32_bit_abi() -> bytes:
+    """A static x86-64 program that exits with 42 through the i386 ABI (`int 0x80`),
+    else with 7 through the 64-bit one: 42 means the 32-bit ABI is open."""
+    code = bytes.fromhex("b801000000bb2a000000cd80b83c000000bf070000000f05")
+    base, header, segment = 0x400000, 64, 56
+    length = header + segment + len(code)
+    elf = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    elf += struct.pack(
+        "<HHIQQQIHHHHHH",
+        2,
+        0x3E,
+        1,
+        base + header + segment,
+        header,
+        0,
+        0,
+        header,
+        segment,
+        1,
+        0,
+        0,
+        0,
+    )
+    elf += struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, length, length, 0x1000)
+    return elf + code

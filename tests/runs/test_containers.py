@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import socket
-import struct
 import subprocess
 import textwrap
 import threading
@@ -389,58 +387,6 @@ def test_container_root_is_not_host_root_and_its_outputs_are_committed(world):
     assert written.read_text() == "made\n"
     assert written.stat().st_uid == 100000
     assert not (settings.DATA_DIR / "runs" / str(run.pk)).exists(), "the run's folders are gone"
-
-
-def _program_calling_the_32_bit_abi() -> bytes:
-    """A static x86-64 program that exits with 42 through the i386 ABI (`int 0x80`),
-    else with 7 through the 64-bit one: 42 means the 32-bit ABI is open."""
-    code = bytes.fromhex("b801000000bb2a000000cd80b83c000000bf070000000f05")
-    base, header, segment = 0x400000, 64, 56
-    length = header + segment + len(code)
-    elf = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
-    elf += struct.pack(
-        "<HHIQQQIHHHHHH",
-        2,
-        0x3E,
-        1,
-        base + header + segment,
-        header,
-        0,
-        0,
-        header,
-        segment,
-        1,
-        0,
-        0,
-        0,
-    )
-    elf += struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, length, length, 0x1000)
-    return elf + code
-
-
-def test_a_job_cannot_call_the_32_bit_system_call_abi(world):
-    if platform.machine() != "x86_64":
-        pytest.fail(f"the test's program is x86-64 machine code; this host is {platform.machine()}")
-    program = "".join(f"\\{byte:03o}" for byte in _program_calling_the_32_bit_abi())
-    run = world.submit(
-        f"""
-        jobs:
-          abi:
-            uses: script@v1
-            with:
-              image: bash:5
-              script: |
-                printf '{program}' > /tmp/abi32 && chmod +x /tmp/abi32
-                /tmp/abi32; echo "exit $?"
-                grep Seccomp: /proc/self/status
-        """
-    )
-    run = wait_for_run(run)
-
-    log = job_log(run, "abi")
-    assert run.phase == "SUCCEEDED", log
-    assert "exit 159" in log, "killed by SIGSYS: the seccomp filter knows no 32-bit ABI"
-    assert "Seccomp:\t2" in log
 
 
 def test_cancel_and_timeout_stop_the_container_itself(world, engine_store):

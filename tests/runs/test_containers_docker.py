@@ -2,8 +2,9 @@
 
 The daemon (Debian's docker.io, tests.containers.docker_daemon) listens on a
 socket of its own, so the worker reaches it only through DOCKER_HOST, as a
-worker reaches a rootless or remote daemon. It has no bridge: these jobs run
-on a cluster without network.
+worker reaches a rootless or remote daemon. Its bridge is its own and has no
+way out (no firewall rules): jobs run on a cluster without network, but for
+the one that shows a job with network on that bridge.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def docker_host():
     if containers.DOCKER_MISSING:
         pytest.fail(
             f"not installed: {', '.join(containers.DOCKER_MISSING)} "
-            "(Debian's docker.io; make test installs it)"
+            "(Debian's docker.io and iproute2; make test installs them)"
         )
     with containers.docker_daemon() as host:
         yield host
@@ -78,6 +79,22 @@ def test_a_job_runs_in_its_image_pulled_through_the_mirror_from_the_daemon_at_do
     assert "bash 5." in log and "GREETING=hello" in log
     for leaked in ("DOCKER_HOST", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY"):
         assert leaked not in log
+
+
+def test_a_job_has_the_bridge_with_network_and_only_loopback_without(world):
+    spec = """
+        jobs:
+          net:
+            uses: container@v1
+            with: {image: bash:5, command: [sh, -c, "echo interfaces: $(ls /sys/class/net)"]}
+        """
+    without = wait_for_run(world.submit(spec), timeout=120)
+    Cluster.objects.filter(team=world.team, handle="local").update(allow_network=True)
+    with_network = wait_for_run(world.submit(spec), timeout=120)
+
+    assert (without.phase, with_network.phase) == ("SUCCEEDED", "SUCCEEDED")
+    assert job_log(without, "net").splitlines()[-1] == "interfaces: lo"
+    assert job_log(with_network, "net").splitlines()[-1] == "interfaces: eth0 lo"
 
 
 def test_a_job_over_its_memory_limit_fails_saying_it_ran_out_of_memory(world):

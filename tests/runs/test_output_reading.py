@@ -113,12 +113,13 @@ def test_a_version_listing_and_download_never_follow_a_link(tmp_path, secret):
 
 def test_jobs_never_run_as_root_whatever_the_setting(settings, workspace):
     from runs.engine.local.sandbox import Sandbox, SandboxUnavailable
+    from runs.engine.local.sandbox.seccomp import FilterFd
 
     settings.LOCAL_ENGINE_JOB_UID = 0
     sandbox = Sandbox(argv=["true"], env={}, workdir=workspace.root, network=False)
 
     if os.geteuid() == 0:
         with pytest.raises(SandboxUnavailable, match="not 0"):
-            sandbox.command()
+            sandbox.command(seccomp=FilterFd(None))
     else:  # a worker that is not root runs jobs as its own uid, whatever the setting
-        assert "--unshare-user" in sandbox.command()
+        assert "--unshare-user" in sandbox.command(seccomp=FilterFd(None))

@@ -23,6 +23,7 @@ from runs.engine.local.sandbox import (
     ready_sandboxes,
 )
 from runs.engine.local.sandbox.ready import ReadyKind
+from runs.engine.local.sandbox.seccomp import FilterFd
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,7 +169,7 @@ def test_the_launcher_gives_the_job_its_rlimits_without_a_prlimit_program(workdi
     _, output, _ = _run(sandbox)
 
     assert output.split() == ["10240"], "10 MiB in bash's 1024-byte blocks"
-    assert "prlimit" not in " ".join(sandbox.command(launched=True))
+    assert "prlimit" not in " ".join(sandbox.command(launched=True, seccomp=FilterFd(None)))
 
 
 def test_a_stopping_worker_process_removes_its_spares_cgroups():

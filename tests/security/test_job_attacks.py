@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import http.server
 import importlib.util
+import platform
 import secrets
 import socket
+import textwrap
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,7 +28,13 @@ from django.conf import settings
 
 from runs.selectors import run_status_document
 from tests.processes import celery_worker
-from tests.runs.engine_helpers import S3_DOWNLOAD, job_log, make_world, wait_for_run
+from tests.runs.engine_helpers import (
+    S3_DOWNLOAD,
+    job_log,
+    make_world,
+    program_calling_the_32_bit_abi,
+    wait_for_run,
+)
 from workflows.models import Cluster, DatasetVersion
 
 pytestmark = [
@@ -454,3 +462,74 @@ def test_s3_download_runs_in_the_sandbox_under_the_network_policy(world, fake_s3
     assert fetch.phase == "FAILED"
     assert requests == [], "the download left the sandbox"
     assert "Could not connect to the endpoint URL" in job_log(run, "fetch")
+
+
+# The kernel a job may call: no 32-bit ABI in either mode; in host mode no user
+# namespace and none of the calls seccomp.py refuses.
+
+
+def test_a_job_cannot_call_the_32_bit_system_call_abi(world):
+    if platform.machine() != "x86_64":
+        pytest.fail(f"the test's program is x86-64 machine code; this host is {platform.machine()}")
+    program = "".join(f"\\{byte:03o}" for byte in program_calling_the_32_bit_abi())
+    run = wait_for_run(
+        world.submit(
+            _script_job(
+                f"printf '{program}' > /tmp/abi32 && chmod +x /tmp/abi32\n"
+                '/tmp/abi32; echo "exit $?"\n'
+                "grep Seccomp: /proc/self/status"
+            )
+        )
+    )
+
+    log = job_log(run, "attack")
+    assert run.phase == "SUCCEEDED", log
+    assert "exit 159" in log, "killed by SIGSYS: the filter knows no 32-bit ABI"
+    assert "Seccomp:\t2" in log
+
+
+# Host mode's own filter (container mode keeps podman's profile, which allows user namespaces).
+@pytest.mark.parametrize("runtime", ["bwrap"], indirect=True)
+def test_in_host_mode_a_job_makes_no_user_namespace_and_the_kernels_riskier_calls_fail(world):
+    if platform.machine() != "x86_64":
+        pytest.fail(
+            f"the test's system call numbers are x86-64's; this host is {platform.machine()}"
+        )
+    calls = textwrap.dedent(
+        """\
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        for name, number, args in (
+            ("io_uring_setup", 425, (1, ctypes.create_string_buffer(120))),
+            ("keyctl", 250, (1, None)),
+            ("perf_event_open", 298, (None, 0, -1, -1, 0)),
+            ("clone3", 435, (None, 0)),
+            ("unshare", 272, (0x10000000,)),
+        ):
+            answer = libc.syscall(number, *args)
+            print(name, "allowed" if answer >= 0 else errno.errorcode[ctypes.get_errno()])
+        """
+    )
+    run = wait_for_run(
+        world.submit(
+            _script_job(
+                "unshare --user true && echo USER-NAMESPACE-MADE\n"
+                f"python3 - <<'PYTHON'\n{calls}PYTHON\n"
+                "sh -c 'echo a child process still starts'"
+            )
+        )
+    )
+
+    log = job_log(run, "attack")
+    assert run.phase == "SUCCEEDED", log
+    assert "USER-NAMESPACE-MADE" not in log
+    assert "unshare: unshare failed: Operation not permitted" in log
+    for name, answer in [
+        ("io_uring_setup", "EPERM"),
+        ("keyctl", "EPERM"),
+        ("perf_event_open", "EPERM"),
+        ("clone3", "ENOSYS"),
+        ("unshare", "EPERM"),
+    ]:
+        assert f"{name} {answer}" in log, log
+    assert "a child process still starts" in log

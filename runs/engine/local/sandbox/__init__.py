@@ -38,6 +38,10 @@ Beyond the file system (issue 11, item 5):
   (LOCAL_ENGINE_WRITABLE_MAX) and /tmp and /dev/shm as tmpfs of
   LOCAL_ENGINE_TMP_SIZE; the total in /workspace and /outputs is checked when
   the outputs are collected (workspace.py).
+- **The kernel it may call.** A seccomp filter (seccomp.py), loaded by bwrap
+  before the sandbox's first program: no other ABI than the host's (a
+  32-bit call kills the process), no new user namespace, and none of
+  io_uring, userfaultfd, bpf, perf_event_open, the keyrings, modules, kexec.
 - **Its start.** A root worker builds each job's sandbox ahead of the
   job (ready.py): a launcher already in the job's cgroups and network
   (launchers.py) becomes bwrap at once, and the sandbox waits as the job
@@ -50,8 +54,8 @@ Beyond the file system (issue 11, item 5):
 
 The parts: base.py (programs, the job's uid, Limits), cgroups.py,
 network.py, launchers.py, spares.py, commands.py (bwrap's arguments),
-mounts.py (the mount system calls), ready.py, and bwrap.py (the command for
-one known job, and starting a job).
+seccomp.py, mounts.py (the mount system calls), ready.py, and bwrap.py (the
+command for one known job, and starting a job).
 """
 
 from runs.engine.local.sandbox.base import (

@@ -37,6 +37,7 @@ from runs.engine.local.sandbox.commands import (
 from runs.engine.local.sandbox.launchers import Launcher
 from runs.engine.local.sandbox.network import UserModeNetwork, group_networks, rootless_network
 from runs.engine.local.sandbox.ready import ReadyKind, ReadySandbox, ready_sandboxes, slot_serves
+from runs.engine.local.sandbox.seccomp import FilterFd, filter_fd
 
 PRLIMIT_NAMES = {
     resource.RLIMIT_FSIZE: "fsize",
@@ -103,10 +104,11 @@ class Sandbox:
         cgroups: JobCgroups | None = None,
         in_own_network: bool = False,
         launched: bool = False,
+        seccomp: FilterFd,
     ) -> list[str]:
         """bwrap's argv; `launched` when a launcher runs it (which sets its rlimits itself)."""
         uid = job_user()
-        args = isolation_args(in_own_network=in_own_network)
+        args = isolation_args(in_own_network=in_own_network, seccomp=seccomp)
         if info_fd is not None:
             args += ["--info-fd", str(info_fd), "--block-fd", str(block_fd)]
         args += ["--hostname", self.hostname, *system_args(self.limits)]
@@ -163,15 +165,19 @@ class Sandbox:
                 ready.release()
                 raise
             return RunningSandbox(process=process, launcher=ready)
-        launcher = Launcher.make(group_networks.join(group))
-        try:
-            command = self.command(
-                cgroups=launcher.cgroups, in_own_network=self.network, launched=True
-            )
-            process = launcher.launch(command, self.limits, self.rlimits(launcher.cgroups))
-        except BaseException:
-            launcher.release()
-            raise
+        with filter_fd() as seccomp:
+            launcher = Launcher.make(group_networks.join(group), pass_fds=seccomp.pass_fds)
+            try:
+                command = self.command(
+                    cgroups=launcher.cgroups,
+                    in_own_network=self.network,
+                    launched=True,
+                    seccomp=seccomp,
+                )
+                process = launcher.launch(command, self.limits, self.rlimits(launcher.cgroups))
+            except BaseException:
+                launcher.release()
+                raise
         return RunningSandbox(process=process, launcher=launcher)
 
     def _start_rootless(self) -> RunningSandbox:
@@ -185,14 +191,17 @@ class Sandbox:
             start_new_session=True,
         )
         if not self.network:
-            return RunningSandbox(process=popen(self.command()))
+            with filter_fd() as seccomp:
+                process = popen(self.command(seccomp=seccomp), pass_fds=seccomp.pass_fds)
+            return RunningSandbox(process=process)
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
         try:
-            process = popen(
-                self.command(info_fd=info_write, block_fd=block_read),
-                pass_fds=(info_write, block_read),
-            )
+            with filter_fd() as seccomp:
+                process = popen(
+                    self.command(info_fd=info_write, block_fd=block_read, seccomp=seccomp),
+                    pass_fds=(info_write, block_read, *seccomp.pass_fds),
+                )
         finally:
             os.close(info_write)
             os.close(block_read)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from runs.engine.local.sandbox.base import Limits, bwrap_path, job_user, program
 from runs.engine.local.sandbox.cgroups import JobCgroups
+from runs.engine.local.sandbox.seccomp import FilterFd
 
 SYSTEM_FOLDERS = ("/usr", "/etc", "/opt/conda")
 MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
@@ -30,9 +31,11 @@ class JobMount(NamedTuple):
     read_only: bool
 
 
-def isolation_args(*, in_own_network: bool) -> list[str]:
-    """bwrap and its namespaces; `in_own_network` when its launcher is in the job's network."""
+def isolation_args(*, in_own_network: bool, seccomp: FilterFd) -> list[str]:
+    """bwrap, its namespaces and system call filter (seccomp.py); `in_own_network` when its
+    launcher is in the job's network."""
     args = [bwrap_path(), "--die-with-parent", "--new-session", "--unshare-ipc"]
+    args += seccomp.bwrap_args
     args += ["--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
     if not in_own_network:
         args.append("--unshare-net")

@@ -67,6 +67,7 @@ from runs.engine.local.sandbox.commands import (
 )
 from runs.engine.local.sandbox.launchers import Launcher
 from runs.engine.local.sandbox.network import group_networks
+from runs.engine.local.sandbox.seccomp import filter_fd
 from runs.engine.local.sandbox.spares import Spares
 
 logger = logging.getLogger(__name__)
@@ -209,7 +210,10 @@ class ReadySandbox:
         )
         theirs = (info_write, ready_write, job_read)
         try:
-            launcher = Launcher.make(group_networks.join(kind.network_group), pass_fds=theirs)
+            with filter_fd() as seccomp:
+                launcher = Launcher.make(
+                    group_networks.join(kind.network_group), pass_fds=(*theirs, *seccomp.pass_fds)
+                )
         except BaseException:
             for fd in (info_read, ready_read, job_write):
                 os.close(fd)
@@ -221,7 +225,7 @@ class ReadySandbox:
         ready = cls(launcher, slot, info_fd=info_read, ready_fd=ready_read, job_fd=job_write)
         try:
             # No --hostname: bwrap would set it after `start` may have set the job's.
-            command = isolation_args(in_own_network=kind.network_group is not None)
+            command = isolation_args(in_own_network=kind.network_group is not None, seccomp=seccomp)
             command += ["--info-fd", str(info_write), *system_args(kind.limits)]
             command += slot.bind_args()
             command += ["--remount-ro", "/", "--chdir", "/", "--clearenv", "--"]
