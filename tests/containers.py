@@ -119,55 +119,103 @@ def _wait_until_up(url: str, process: subprocess.Popen) -> None:
 def docker_daemon() -> Iterator[str]:
     """A dockerd of the test's own until the block ends; answers its DOCKER_HOST.
 
-    Everything it keeps (images, containers, containerd's state, its socket)
-    is under one private folder, it reads no configuration of the host's and
-    writes no firewall rules. Its containers' bridge is one of its own
-    (`_bridge`), never the host's docker0: `--bridge=none` would delete that.
-    Removed with its folder and bridge afterwards.
+    Everything it keeps (images, containers, its socket) is under one private
+    folder, and its containers live in containerd namespaces of their own,
+    even where it shares the host's containerd. It reads no configuration of
+    the host's, writes no firewall rules and leaves IP forwarding as it is.
+    Its containers' bridge is one of its own (`_bridge`), never the host's
+    docker0: `--bridge=none` would delete that. Debian's dockerd 20.10 writes
+    /etc/docker/key.json, which goes again if the test made it.
     """
-    folder = Path(tempfile.mkdtemp(prefix="gw-docker-", dir="/tmp"))
-    bridge = contextlib.ExitStack()
-    (folder / "daemon.json").write_text("{}\n")
-    host = f"unix://{folder / 'docker.sock'}"
-    log = open(folder / "dockerd.log", "ab")
-    process = subprocess.Popen(
-        [
-            "dockerd",
-            "--config-file", str(folder / "daemon.json"),
-            "--data-root", str(folder / "data"),
-            "--exec-root", str(folder / "exec"),
-            "--pidfile", str(folder / "dockerd.pid"),
-            "--host", host,
-            "--bridge", bridge.enter_context(_bridge()),
-            "--iptables=false",
-            "--ip6tables=false",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
+    with contextlib.ExitStack() as stack:
+        folder = Path(tempfile.mkdtemp(prefix="gw-docker-", dir="/tmp"))
+        stack.callback(_folder_remove, folder)
+        key = Path("/etc/docker/key.json")
+        if not key.exists():
+            stack.callback(key.unlink, missing_ok=True)
+        (folder / "daemon.json").write_text("{}\n")
+        host = f"unix://{folder / 'docker.sock'}"
+        namespace = f"gw-test-{os.getpid()}"
+        log = stack.enter_context(open(folder / "dockerd.log", "ab"))
+        process = subprocess.Popen(
+            [
+                "dockerd",
+                "--config-file", str(folder / "daemon.json"),
+                "--data-root", str(folder / "data"),
+                "--exec-root", str(folder / "exec"),
+                "--pidfile", str(folder / "dockerd.pid"),
+                "--host", host,
+                "--containerd-namespace", namespace,
+                "--containerd-plugins-namespace", f"{namespace}-plugins",
+                "--bridge", stack.enter_context(_bridge()),
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        stack.callback(_stop, process)
+        stack.callback(_docker_containers_remove, host)
         _docker_wait_until_up(host, process, folder / "dockerd.log")
         yield host
-    finally:
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait()
+
+
+def _docker_containers_remove(host: str) -> None:
+    listed = subprocess.run(
+        ["docker", "--host", host, "ps", "--all", "--quiet"], capture_output=True, text=True
+    )
+    if listed.stdout.split():
         subprocess.run(
-            ["docker", "--host", host, "rm", "--force", "--volumes", *_docker_containers(host)],
+            ["docker", "--host", host, "rm", "--force", "--volumes", *listed.stdout.split()],
             capture_output=True,
         )
-        process.terminate()
-        process.wait(60)
-        log.close()
-        bridge.close()
-        _folder_remove(folder)
+
+
+def docker_container_names(host: str) -> list[str]:
+    """The containers the daemon at `host` has, running or not."""
+    answer = subprocess.run(
+        ["docker", "--host", host, "ps", "--all", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return answer.stdout.split()
+
+
+def _docker_wait_until_up(host: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").splitlines()[-5:]
+            raise RuntimeError(f"dockerd exited with code {process.returncode}: {tail}")
+        answer = subprocess.run(["docker", "--host", host, "info"], capture_output=True)
+        if answer.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("dockerd did not answer within 60 s")
 
 
 @contextlib.contextmanager
 def _bridge() -> Iterator[str]:
-    """A network bridge named after this process, in TEST-NET-2's 198.18.0.0/15 (RFC 2544)."""
+    """A network bridge named after this process, in 198.18.0.0/15 (RFC 2544's range for
+    benchmarking, which no real network routes)."""
     pid = os.getpid()
     name = f"gw-test-{pid % 100_000}"
     address = f"198.{18 + pid // 256 % 2}.{pid % 256}.1/24"
-    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    made = subprocess.run(["ip", "link", "add", name, "type", "bridge"], capture_output=True)
+    if made.returncode != 0:
+        raise RuntimeError(f"cannot make the bridge {name}: {made.stderr.decode().strip()}")
     try:
         subprocess.run(["ip", "address", "add", address, "dev", name], check=True)
         subprocess.run(["ip", "link", "set", name, "up"], check=True)
@@ -213,37 +261,6 @@ def cancel_and_timeout_stop_the_container(world, names: Callable[[], list[str]])
     slow = timed_out.jobs.get(name="slow")
     assert slow.message == "timed out after 2s (the job's timeout)"
     assert not [n for n in names() if n.startswith("gw-")]
-
-
-def _docker_containers(host: str) -> list[str]:
-    answer = subprocess.run(
-        ["docker", "--host", host, "ps", "--all", "--quiet"], capture_output=True, text=True
-    )
-    return answer.stdout.split()
-
-
-def docker_container_names(host: str) -> list[str]:
-    """The containers the daemon at `host` has, running or not."""
-    answer = subprocess.run(
-        ["docker", "--host", host, "ps", "--all", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return answer.stdout.split()
-
-
-def _docker_wait_until_up(host: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace").splitlines()[-5:]
-            raise RuntimeError(f"dockerd exited with code {process.returncode}: {tail}")
-        answer = subprocess.run(["docker", "--host", host, "info"], capture_output=True)
-        if answer.returncode == 0:
-            return
-        time.sleep(0.2)
-    raise RuntimeError("dockerd did not answer within 60 s")
 
 
 def podman(store: Path) -> list[str]:

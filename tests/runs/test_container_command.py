@@ -146,7 +146,7 @@ def test_the_run_command_isolates_and_limits_and_carries_no_secret(tmp_path):
         "--pids-limit=100",
         "--cgroup-parent",
         "/gradient/gw-jabc-1",
-        f"--tmpfs=/tmp:rw,nosuid,nodev,size={2**20},mode=1777",
+        f"--tmpfs=/tmp:rw,exec,nosuid,nodev,size={2**20},mode=1777",
         f"type=bind,source={tmp_path / 'data'},target=/inputs/data,readonly",
         f"type=bind,source={tmp_path / 'outputs'},target=/outputs",
     ]:
@@ -177,24 +177,49 @@ def test_the_client_runs_lean_and_a_jobs_go_settings_reach_only_the_job(tmp_path
 
 
 def test_the_client_reaches_the_workers_engine_and_gets_nothing_else_of_its_environment(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, settings
 ):
+    settings.DATA_DIR = tmp_path
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
     monkeypatch.setenv("CONTAINERS_STORAGE_CONF", "/srv/containers/storage.conf")
+    monkeypatch.setenv("DOCKER_CONFIG", "/root/.docker")
     monkeypatch.setenv("SECRET_KEY", "the-servers-own")
     container = _container(tmp_path, runtime=DOCKER)
-    container.sandbox.env["DOCKER_HOST"] = "tcp://the-jobs-own:2375"
+    jobs_own = {
+        "DOCKER_HOST": "tcp://the-jobs-own:2375",
+        "DOCKER_TLS_VERIFY": "1",
+        "CONTAINER_HOST": "tcp://the-jobs-own:8080",
+        "DOCKER_CONFIG": "/workspace/.docker",
+    }
+    container.sandbox.env.update(jobs_own)
     command, env = container.command()
 
     assert env["DOCKER_HOST"] == "unix:///run/user/1000/docker.sock"
     assert env["CONTAINERS_STORAGE_CONF"] == "/srv/containers/storage.conf"
-    assert "--env DOCKER_HOST=tcp://the-jobs-own:2375" in " ".join(command)
+    for name, value in jobs_own.items():
+        assert f"--env {name}={value}" in " ".join(command), name
+    assert "CONTAINER_HOST" not in env and "DOCKER_TLS_VERIFY" not in env
     assert "SECRET_KEY" not in env
+    # Not the host's Docker configuration (contexts, proxies, logins): an empty folder.
+    assert env["DOCKER_CONFIG"] == str(tmp_path / "engine-client")
+    assert [p.name for p in (tmp_path / "engine-client").iterdir()] == ["config.json"]
+    assert (tmp_path / "engine-client" / "config.json").read_text() == "{}\n"
     assert set(containers.engine_environment()) == {
         "PATH",
         "DOCKER_HOST",
+        "DOCKER_CONFIG",
         "CONTAINERS_STORAGE_CONF",
     }
+
+
+def test_tls_to_a_daemon_finds_the_workers_certificates_whatever_home_a_call_has(
+    monkeypatch, settings, tmp_path
+):
+    settings.DATA_DIR = tmp_path
+    monkeypatch.setenv("HOME", "/home/worker")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+
+    assert containers.engine_environment()["DOCKER_CERT_PATH"] == "/home/worker/.docker"
 
 
 def test_each_capability_is_a_flag_of_its_own_as_docker_reads_them(tmp_path):
@@ -226,20 +251,15 @@ def default_seccomp(tmp_path, monkeypatch):
     _seccomp_profile_64bit.cache_clear()
 
 
-def test_podman_containers_get_the_default_seccomp_profile_without_32_bit_abis(
-    tmp_path, default_seccomp
-):
-    podman, _ = _container(tmp_path).command()
-    docker, _ = _container(tmp_path, runtime=DOCKER).command()
+def test_containers_get_the_default_seccomp_profile_without_32_bit_abis(tmp_path, default_seccomp):
+    for runtime in (PODMAN, DOCKER):
+        command, _ = _container(tmp_path, runtime=runtime).command()
 
-    flag = next(arg for arg in podman if arg.startswith("--security-opt=seccomp="))
-    written = json.loads(Path(flag.partition("=seccomp=")[2]).read_text())
-    assert [arch["subArchitectures"] for arch in written["archMap"]] == [[], []]
-    assert written["syscalls"] == default_seccomp["syscalls"]
-    assert written["defaultAction"] == "SCMP_ACT_ERRNO"
-    assert not any(arg.startswith("--security-opt=seccomp") for arg in docker), (
-        "Docker keeps its daemon's own profile"
-    )
+        flag = next(arg for arg in command if arg.startswith("--security-opt=seccomp="))
+        written = json.loads(Path(flag.partition("=seccomp=")[2]).read_text())
+        assert [arch["subArchitectures"] for arch in written["archMap"]] == [[], []]
+        assert written["syscalls"] == default_seccomp["syscalls"]
+        assert written["defaultAction"] == "SCMP_ACT_ERRNO"
 
 
 def test_a_removed_seccomp_profile_is_written_again_and_none_means_podmans_own(

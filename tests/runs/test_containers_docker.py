@@ -9,11 +9,18 @@ the one that shows a job with network on that bridge.
 
 from __future__ import annotations
 
+import platform
+
 import pytest
 
 from tests import containers
 from tests.processes import celery_worker
-from tests.runs.engine_helpers import job_log, make_world, wait_for_run
+from tests.runs.engine_helpers import (
+    job_log,
+    make_world,
+    program_calling_the_32_bit_abi,
+    wait_for_run,
+)
 from workflows.models import Cluster
 
 pytestmark = pytest.mark.integration
@@ -95,6 +102,29 @@ def test_a_job_has_the_bridge_with_network_and_only_loopback_without(world):
     assert (without.phase, with_network.phase) == ("SUCCEEDED", "SUCCEEDED")
     assert job_log(without, "net").splitlines()[-1] == "interfaces: lo"
     assert job_log(with_network, "net").splitlines()[-1] == "interfaces: eth0 lo"
+
+
+def test_a_job_cannot_call_the_32_bit_system_call_abi(world):
+    if platform.machine() != "x86_64":
+        pytest.fail(f"the test's program is x86-64 machine code; this host is {platform.machine()}")
+    program = "".join(f"\\{byte:03o}" for byte in program_calling_the_32_bit_abi())
+    run = world.submit(
+        f"""
+        jobs:
+          abi:
+            uses: script@v1
+            with:
+              image: bash:5
+              script: |
+                printf '{program}' > /tmp/abi32 && chmod +x /tmp/abi32
+                /tmp/abi32; echo "exit $?"
+        """
+    )
+    run = wait_for_run(run, timeout=120)
+
+    log = job_log(run, "abi")
+    assert run.phase == "SUCCEEDED", log
+    assert "exit 159" in log, "killed by SIGSYS: Docker got the profile without 32-bit ABIs"
 
 
 def test_a_job_over_its_memory_limit_fails_saying_it_ran_out_of_memory(world):

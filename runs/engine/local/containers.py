@@ -71,27 +71,6 @@ CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "
 # collection below this heap, cut the CPU of each podman run by about a tenth
 # (~15 of ~150 ms, bench/engine.py's fan-out).
 CLIENT_GO_RUNTIME = {"GOMAXPROCS": "1", "GOGC": "off", "GOMEMLIMIT": "256MiB"}
-# Names the engine's client reads itself: a job's value for one of them is
-# passed on the command line rather than through the client's environment.
-CLIENT_NAMES = frozenset(
-    {
-        "PATH",
-        "HOME",
-        "TMPDIR",
-        "XDG_RUNTIME_DIR",
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "CONTAINERS_CONF",
-        "CONTAINERS_REGISTRIES_CONF",
-        "CONTAINERS_STORAGE_CONF",
-        "REGISTRY_AUTH_FILE",
-        "DOCKER_HOST",
-        "DOCKER_CONFIG",
-        "DOCKER_CONTEXT",
-        *CLIENT_GO_RUNTIME,
-    }
-)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The worker's settings that say which engine its client talks to and where
 # that engine keeps its images: a Docker daemon's address (a rootless or
 # remote daemon's socket, its TLS) and podman's storage configuration. Every
@@ -103,6 +82,32 @@ ENGINE_SETTINGS = (
     "DOCKER_CERT_PATH",
     "CONTAINERS_STORAGE_CONF",
 )
+# Names the engine's client reads itself: a job's value for one of them is
+# passed on the command line rather than through the client's environment,
+# where it would change which engine the client talks to, or how.
+CLIENT_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "XDG_RUNTIME_DIR",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "CONTAINERS_CONF",
+        "CONTAINERS_REGISTRIES_CONF",
+        "REGISTRY_AUTH_FILE",
+        "CONTAINER_HOST",
+        "CONTAINER_CONNECTION",
+        "DOCKER_CONFIG",
+        "DOCKER_CONTEXT",
+        "DOCKER_TLS",
+        "DOCKER_API_VERSION",
+        "GODEBUG",
+        *ENGINE_SETTINGS,
+        *CLIENT_GO_RUNTIME,
+    }
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CGROUP_PARENT = "gradient"
 # The seccomp profiles podman reads by default, the administrator's first (containers-common).
 SECCOMP_PROFILES = (
@@ -162,10 +167,28 @@ def _runtime_choice(wanted: str, store: str) -> Runtime:
 
 
 def engine_environment() -> dict[str, str]:
-    """The environment every call of the engine's client starts from (ENGINE_SETTINGS)."""
+    """The environment every call of the engine's client starts from (ENGINE_SETTINGS).
+
+    Docker's client gets an empty configuration folder of its own: the host's
+    ~/.docker/config.json would otherwise send some calls to another context's
+    daemon, copy its proxies (and their passwords) into every job, and lend
+    its registry logins. A pull with a team's login names its own folder.
+    """
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     env.update((name, os.environ[name]) for name in ENGINE_SETTINGS if name in os.environ)
+    if env.get("DOCKER_TLS_VERIFY") and "DOCKER_CERT_PATH" not in env:
+        env["DOCKER_CERT_PATH"] = os.path.expanduser("~/.docker")
+    env["DOCKER_CONFIG"] = str(_empty_client_config(str(settings.DATA_DIR)))
     return env
+
+
+@functools.cache
+def _empty_client_config(data_dir: str) -> Path:
+    """A folder holding a config.json with nothing in it (podman, too, reads the file)."""
+    folder = Path(data_dir) / "engine-client"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    (folder / "config.json").write_text("{}\n")
+    return folder
 
 
 def engine_command(name: str, store: str = "") -> tuple[str, ...]:
@@ -333,9 +356,9 @@ class Container:
                 for folder in host_network_sysfs():
                     args += ["--mount", f"type=tmpfs,destination={folder},ro,notmpcopyup"]
             args.append(f"--network={network}")
-            profile = seccomp_profile_64bit()
-            if profile is not None:
-                args.append(f"--security-opt=seccomp={profile}")
+        profile = seccomp_profile_64bit()
+        if profile is not None:
+            args.append(f"--security-opt=seccomp={profile}")
         # One flag per capability: Docker, unlike podman, reads no list in one.
         args += ["--cap-drop=ALL", *(f"--cap-add={name}" for name in CAPABILITIES)]
         args += ["--security-opt=no-new-privileges"]
@@ -349,7 +372,8 @@ class Container:
         # RLIMIT_NPROC counts per user namespace, so per container: the pids limit fits it.
         nproc = _ulimit(resource.RLIMIT_NPROC, limits.pids or _pid_max())
         args += [f"--ulimit=nofile={nofile}:{nofile}", f"--ulimit=nproc={nproc}:{nproc}"]
-        args.append(f"--tmpfs=/tmp:rw,nosuid,nodev,size={limits.tmp},mode=1777")
+        # exec spelled out: Docker, unlike podman, makes a tmpfs noexec unless told.
+        args.append(f"--tmpfs=/tmp:rw,exec,nosuid,nodev,size={limits.tmp},mode=1777")
         args += gpu_flags(self.runtime.name, self.gpu_devices)
         args += ["--workdir", WORKING_DIRECTORY]
         args += ["--mount", _mount(sandbox.workdir, WORKING_DIRECTORY, read_only=False)]
