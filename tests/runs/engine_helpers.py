@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import platform
 import struct
 import textwrap
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
 from django.contrib.auth import get_user_model
 
 from runs.models import Run
@@ -181,7 +183,19 @@ def phases(run: Run) -> dict[str, str]:
     return dict(run.jobs.values_list("name", "phase"))
 
 
-def program_calling_the_32_bit_abi() -> bytes:
+def script_calling_the_32_bit_abi() -> str:
+    """Script lines that write the program below to /tmp/abi32, run it and print
+    `exit N`: 159 (SIGSYS) when a filter kills the call, 42 when the 32-bit ABI is open.
+
+    Fails the calling test on a host that is not x86-64, whose machine code it is.
+    """
+    if platform.machine() != "x86_64":
+        pytest.fail(f"the test's program is x86-64 machine code; this host is {platform.machine()}")
+    program = "".join(f"\\{byte:03o}" for byte in _program_calling_the_32_bit_abi())
+    return f"printf '{program}' > /tmp/abi32 && chmod +x /tmp/abi32\n/tmp/abi32; echo \"exit $?\"\n"
+
+
+def _program_calling_the_32_bit_abi() -> bytes:
     """A static x86-64 program that exits with 42 through the i386 ABI (`int 0x80`),
     else with 7 through the 64-bit one: 42 means the 32-bit ABI is open."""
     code = bytes.fromhex("b801000000bb2a000000cd80b83c000000bf070000000f05")

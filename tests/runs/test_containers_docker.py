@@ -9,7 +9,7 @@ the one that shows a job with network on that bridge.
 
 from __future__ import annotations
 
-import platform
+import textwrap
 
 import pytest
 
@@ -18,7 +18,7 @@ from tests.processes import celery_worker
 from tests.runs.engine_helpers import (
     job_log,
     make_world,
-    program_calling_the_32_bit_abi,
+    script_calling_the_32_bit_abi,
     wait_for_run,
 )
 from workflows.models import Cluster
@@ -105,9 +105,7 @@ def test_a_job_has_the_bridge_with_network_and_only_loopback_without(world):
 
 
 def test_a_job_cannot_call_the_32_bit_system_call_abi(world):
-    if platform.machine() != "x86_64":
-        pytest.fail(f"the test's program is x86-64 machine code; this host is {platform.machine()}")
-    program = "".join(f"\\{byte:03o}" for byte in program_calling_the_32_bit_abi())
+    script = textwrap.indent(script_calling_the_32_bit_abi(), " " * 16)
     run = world.submit(
         f"""
         jobs:
@@ -116,8 +114,7 @@ def test_a_job_cannot_call_the_32_bit_system_call_abi(world):
             with:
               image: bash:5
               script: |
-                printf '{program}' > /tmp/abi32 && chmod +x /tmp/abi32
-                /tmp/abi32; echo "exit $?"
+{script}
         """
     )
     run = wait_for_run(run, timeout=120)
